@@ -1,0 +1,10 @@
+"""One error type for everything a user can fix: the CLI prints it as one line and exits 2."""
+
+
+class LLMRecError(Exception):
+    """Bad input or configuration. The message names the file/line/option and what was expected."""
+
+
+def where(path, line: int | None = None) -> str:
+    """'file' or 'file:line' for error messages."""
+    return f"{path}:{line}" if line is not None else str(path)

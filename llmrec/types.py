@@ -1,0 +1,113 @@
+"""The small value types that carry one benchmark sample from data to records.
+
+A `Sample` is built by a task from a prepared split; a backend answers the requests
+rendered from it; the task parses the raw text into a `Prediction`; metrics read both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Sample:
+    task: str  # "rating" | "sequential" | "direct" | "explanation" | "review"
+    sample_id: str  # stable across runs: resume and comparisons key on it
+    user: int  # remapped user id
+    item: int | None  # remapped target item id (None when the task has no single target)
+    variables: dict[str, Any] = field(hash=False)  # what prompt templates may use
+    reference: Any = field(hash=False)  # rating (float), target item id (int) or text (str)
+    candidates: tuple[int, ...] | None = None  # ranking tasks: candidate item ids, already shuffled
+
+
+@dataclass
+class Prediction:
+    """A parsed answer. `value` is a float (rating), a ranked list of item ids, or text."""
+
+    value: Any
+    parse_failed: bool = False  # nothing usable in the answer
+    hallucinated: int = 0  # mentioned items that match nothing in the catalog
+    out_of_candidates: int = 0  # real catalog items that were not among the candidates
+    duplicates: int = 0  # repeated items removed from a ranked list
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "parse_failed": self.parse_failed,
+            "hallucinated": self.hallucinated,
+            "out_of_candidates": self.out_of_candidates,
+            "duplicates": self.duplicates,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Prediction":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str
+    chat: bool = True  # apply the model's chat template when it has one
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    n: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Log-likelihood of each continuation given one shared prompt."""
+
+    prompt: str
+    continuations: tuple[str, ...]
+    chat: bool = True
+
+
+@dataclass(frozen=True)
+class Score:
+    logprob: float  # sum of token log-probabilities of the continuation
+    tokens: int  # number of continuation tokens (for length normalisation)
+
+
+class TransientError(Exception):
+    """A request that may succeed when retried (HTTP 429/5xx, timeouts)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Backend(Protocol):
+    """What every LLM backend implements. Batching, caching, resume and progress live in runner.py."""
+
+    name: str  # "hf" | "vllm" | "openai"
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[list[str]]:
+        """One list of `n` completions per request, in request order."""
+
+    def loglikelihood(self, requests: Sequence[ScoreRequest]) -> list[list[Score]]:
+        """One Score per continuation, per request, in order."""
+
+    def prompt_tokens(self, prompt: str, chat: bool = True) -> int | None:
+        """Tokens the prompt takes after templating (None if unknown: no truncation check)."""
+
+    @property
+    def context_length(self) -> int | None:
+        """Maximum tokens (prompt + generated) the model accepts, if known."""
+
+    def info(self) -> dict[str, Any]:
+        """For the run manifest: model id, revision or weight hash, adapter hash, dtype, device,
+        whether the chat template was applied. Never secrets."""
+
+
+class Recommender(Protocol):
+    """A classic (non-LLM) model: fitted on the training split, predicts directly (no parsing)."""
+
+    name: str
+
+    def fit(self, prepared: Any) -> None: ...
+
+    def predict(self, samples: Sequence[Sample]) -> list[Prediction]: ...
