@@ -1,0 +1,191 @@
+"""P5's preprocessed Amazon folder (e.g. P5's `data/beauty/`).
+
+Files: sequential_data.txt (`uid iid iid ...` in time order), negative_samples.txt
+(`uid n1 ... n99`), datamaps.json (id2user, id2item), review_splits.pkl (train/val/test lists of
+review dicts), optional exp_splits.pkl (the same with `explanation`), optional meta.json.gz.
+Ids are translated back to reviewerID/asin; `prepare` remaps them again at random, because P5's
+consecutive item ids let a model guess the next item as "last id + 1".
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmrec.data.amazon import read_metadata
+from llmrec.data.model import Dataset
+from llmrec.data.sources import (
+    existing_path,
+    interactions_frame,
+    items_frame,
+    nonempty_lines,
+    reviews_frame,
+)
+from llmrec.errors import LLMRecError
+
+REQUIRED = ("sequential_data.txt", "datamaps.json", "review_splits.pkl")
+OPTIONAL = ("negative_samples.txt", "exp_splits.pkl", "meta.json.gz")
+SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
+REVIEW_KEYS = ("reviewerID", "asin", "overall")
+
+
+def source_files(folder: str | Path) -> list[Path]:
+    folder = existing_path(folder, "P5's preprocessed folder (sequential_data.txt, datamaps.json, ...)")
+    if not folder.is_dir():
+        raise LLMRecError(f"{folder}: expected P5's preprocessed folder, got a file")
+    missing = [n for n in REQUIRED if not (folder / n).is_file()]
+    if missing:
+        raise LLMRecError(f"{folder}: missing {missing[0]} (a P5 folder needs {', '.join(REQUIRED)})")
+    return [folder / n for n in REQUIRED + OPTIONAL if (folder / n).is_file()]
+
+
+class ContainersOnlyUnpickler(pickle.Unpickler):
+    """Unpickling can run arbitrary code; these files may come from anywhere, so only
+    plain containers and scalars may be rebuilt."""
+
+    ALLOWED = {
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "list"),
+        ("builtins", "dict"),
+        ("builtins", "tuple"),
+        ("collections", "OrderedDict"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def load_pickle(path: Path) -> Any:
+    try:
+        with open(path, "rb") as f:
+            return ContainersOnlyUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise LLMRecError(f"{path}: not a pickle of plain lists/dicts ({e})") from None
+
+
+def read_datamaps(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            maps = json.load(f)
+    except json.JSONDecodeError as e:
+        raise LLMRecError(f"{path}:{e.lineno}: expected JSON ({e.msg})") from None
+    if not isinstance(maps, dict) or not {"id2user", "id2item"} <= maps.keys():
+        raise LLMRecError(f"{path}:1: expected a JSON object with keys id2user and id2item (and user2id, item2id)")
+    return ({str(k): str(v) for k, v in maps["id2user"].items()}, {str(k): str(v) for k, v in maps["id2item"].items()})
+
+
+def _lookup(table: dict[str, str], key: str, path: Path, number: int, what: str) -> str:
+    try:
+        return table[key]
+    except KeyError:
+        raise LLMRecError(f"{path}:{number}: {what} id {key!r} is not in datamaps.json") from None
+
+
+def read_sequences(path: Path, id2user: dict, id2item: dict) -> tuple[list, list, list]:
+    users, items, position = [], [], []
+    for number, line in nonempty_lines(path):
+        tokens = line.split()
+        if len(tokens) < 2:
+            raise LLMRecError(f"{path}:{number}: expected 'user_id item_id [item_id ...]'")
+        user = _lookup(id2user, tokens[0], path, number, "user")
+        for k, token in enumerate(tokens[1:]):
+            users.append(user)
+            items.append(_lookup(id2item, token, path, number, "item"))
+            position.append(k)  # the order in the line is the time order
+    return users, items, position
+
+
+def read_negatives(path: Path, id2user: dict, id2item: dict) -> dict[str, list[str]]:
+    negatives: dict[str, list[str]] = {}
+    width = None
+    for number, line in nonempty_lines(path):
+        tokens = line.split()
+        if width is None:
+            width = len(tokens)
+        if len(tokens) < 2 or len(tokens) != width:
+            raise LLMRecError(f"{path}:{number}: expected 'user_id' and {max((width or 2) - 1, 1)} negative item ids")
+        user = _lookup(id2user, tokens[0], path, number, "user")
+        negatives[user] = [_lookup(id2item, t, path, number, "item") for t in tokens[1:]]
+    return negatives
+
+
+def read_review_splits(path: Path, explanations: dict | None = None) -> dict[str, list]:
+    data = load_pickle(path)
+    if not isinstance(data, dict) or not any(k in data for k in SPLITS):
+        raise LLMRecError(f"{path}: expected a dict with lists 'train', 'val', 'test' of review dicts")
+    cols: dict[str, list] = {k: [] for k in ("user_id", "item_id", "rating", "timestamp", "text", "summary", "split")}
+    for split_key, rows in data.items():
+        if split_key not in SPLITS:
+            continue
+        if not isinstance(rows, list):
+            raise LLMRecError(f"{path}: split {split_key!r} is not a list of review dicts")
+        for index, review in enumerate(rows, start=1):
+            if not isinstance(review, dict):
+                raise LLMRecError(f"{path}: {split_key} record {index}: expected a review dict")
+            missing = [k for k in REVIEW_KEYS if k not in review]
+            if missing:
+                raise LLMRecError(f"{path}: {split_key} record {index}: missing key {missing[0]!r}")
+            try:
+                rating = float(review["overall"])
+            except (TypeError, ValueError):
+                raise LLMRecError(f"{path}: {split_key} record {index}: expected a number for 'overall'") from None
+            cols["user_id"].append(str(review["reviewerID"]))
+            cols["item_id"].append(str(review["asin"]))
+            cols["rating"].append(rating)
+            cols["timestamp"].append(int(review.get("unixReviewTime") or 0))
+            cols["text"].append(str(review.get("reviewText") or "").strip())
+            cols["summary"].append(str(review.get("summary") or "").strip())
+            cols["split"].append(SPLITS[split_key])
+    return cols
+
+
+def read_explanations(path: Path) -> dict[tuple[str, str], str]:
+    """(reviewerID, asin) -> explanation sentence, first occurrence."""
+    data = load_pickle(path)
+    if not isinstance(data, dict):
+        raise LLMRecError(f"{path}: expected a dict with lists 'train', 'val', 'test'")
+    found: dict[tuple[str, str], str] = {}
+    for split_key, rows in data.items():
+        for index, review in enumerate(rows if isinstance(rows, list) else [], start=1):
+            if not isinstance(review, dict) or not {"reviewerID", "asin"} <= review.keys():
+                raise LLMRecError(f"{path}: {split_key} record {index}: expected keys reviewerID, asin, explanation")
+            key = (str(review["reviewerID"]), str(review["asin"]))
+            if review.get("explanation") and key not in found:
+                found[key] = str(review["explanation"]).strip()
+    return found
+
+
+def load_p5(folder: str | Path, name: str | None = None) -> Dataset:
+    files = {p.name: p for p in source_files(folder)}
+    id2user, id2item = read_datamaps(files["datamaps.json"])
+    users, items, position = read_sequences(files["sequential_data.txt"], id2user, id2item)
+    cols = read_review_splits(files["review_splits.pkl"])
+    explanation = [""] * len(cols["user_id"])
+    if "exp_splits.pkl" in files:
+        found = read_explanations(files["exp_splits.pkl"])
+        explanation = [found.get(key, "") for key in zip(cols["user_id"], cols["item_id"])]
+    reviews = reviews_frame(
+        cols["user_id"], cols["item_id"], cols["rating"], cols["timestamp"], cols["text"], cols["summary"],
+        explanation, cols["split"],
+    )
+    negatives = None
+    if "negative_samples.txt" in files:
+        negatives = read_negatives(files["negative_samples.txt"], id2user, id2item)
+
+    asins = list(dict.fromkeys(items + reviews["item_id"].tolist()))
+    meta = read_metadata(files["meta.json.gz"], set(asins)) if "meta.json.gz" in files else {}
+    return Dataset(
+        name=name or f"p5:{folder}",
+        items=items_frame(asins, [meta.get(a, ("", ""))[0] or a for a in asins], [meta.get(a, ("", ""))[1] for a in asins]),
+        interactions=interactions_frame(users, items, np.full(len(users), np.nan), position),
+        reviews=reviews,
+        source_files=list(files.values()),
+        negatives=negatives,
+    )
