@@ -1,0 +1,300 @@
+"""Metrics of the three task kinds, with percentile-bootstrap confidence intervals. Pure functions.
+
+Every metric is a function of per-sample sufficient statistics summed over samples (errors,
+hits, n-gram matches, mention counts). The corpus value uses the sums over all samples; each
+bootstrap resample uses the sums over a resample of samples, so corpus-level BLEU and ratio
+metrics (RMSE, rates) are resampled correctly, not averaged per sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from llmrec.types import Prediction
+
+KINDS = ("rating", "ranking", "text")
+TASK_KIND = {"rating": "rating", "sequential": "ranking", "direct": "ranking",
+             "explanation": "text", "review": "text"}
+RANKING_CUTOFFS = (1, 5, 10)
+METRICS = {
+    "rating": ("rmse", "mae", "coverage", "parse_failure_rate"),
+    "ranking": ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr", "parse_failure_rate",
+                "hallucination_rate", "out_of_candidate_rate", "duplicate_rate"),
+    "text": ("bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l", "parse_failure_rate"),
+}
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {"rmse", "mae", "parse_failure_rate", "hallucination_rate", "out_of_candidate_rate", "duplicate_rate"})
+RATING_RANGE = (1.0, 5.0)
+BLEU_ORDER = 4
+
+
+# --- rating --------------------------------------------------------------------------------------
+
+def clamp_rating(value: float) -> float:
+    return float(min(max(value, RATING_RANGE[0]), RATING_RANGE[1]))
+
+
+def rmse(predicted: Sequence[float], reference: Sequence[float]) -> float:
+    diff = np.asarray(predicted, dtype=float) - np.asarray(reference, dtype=float)
+    return float(np.sqrt(np.mean(diff ** 2))) if diff.size else math.nan
+
+
+def mae(predicted: Sequence[float], reference: Sequence[float]) -> float:
+    diff = np.asarray(predicted, dtype=float) - np.asarray(reference, dtype=float)
+    return float(np.mean(np.abs(diff))) if diff.size else math.nan
+
+
+# --- ranking (one relevant item per sample) -------------------------------------------------------
+
+def rank_of(ranked: Sequence[Any] | None, target: Any) -> int | None:
+    """1-based position of `target` in `ranked`, None when absent (or nothing was ranked)."""
+    for position, item in enumerate(ranked or (), start=1):
+        if item == target:
+            return position
+    return None
+
+
+def hit_at_k(rank: int | None, k: int) -> float:
+    return 1.0 if rank is not None and rank <= k else 0.0
+
+
+def ndcg_at_k(rank: int | None, k: int) -> float:
+    """With one relevant item the ideal DCG is 1, so NDCG@k = 1/log2(rank + 1) within the cut-off."""
+    return 1.0 / math.log2(rank + 1) if rank is not None and rank <= k else 0.0
+
+
+def reciprocal_rank(rank: int | None) -> float:
+    return 1.0 / rank if rank is not None else 0.0
+
+
+# --- text: BLEU exactly as TF-NMT compute_bleu (used by P5 / LLMRec), ROUGE from rouge-score -----
+
+def _ngrams(tokens: list[str], order: int) -> Counter:
+    return Counter(tuple(tokens[i:i + order]) for i in range(len(tokens) - order + 1))
+
+
+def bleu_stats(hypothesis: str, reference: str, max_order: int = BLEU_ORDER) -> np.ndarray:
+    """Sufficient statistics of one sentence pair on whitespace tokens:
+    [matches_1..matches_N, possible_1..possible_N, hypothesis_length, reference_length].
+    Matches are clipped by the reference counts; possible_n = max(0, len(hyp) - n + 1)."""
+    hyp, ref = (hypothesis or "").split(), (reference or "").split()
+    matches = [sum((_ngrams(hyp, n) & _ngrams(ref, n)).values()) for n in range(1, max_order + 1)]
+    possible = [max(0, len(hyp) - n + 1) for n in range(1, max_order + 1)]
+    return np.array([*matches, *possible, len(hyp), len(ref)], dtype=float)
+
+
+def bleu_from_stats(sums: np.ndarray, max_order: int = BLEU_ORDER) -> np.ndarray:
+    """Corpus BLEU (x100) from summed `bleu_stats` (rows of a 2-D array, or one 1-D vector).
+
+    Only the first `max_order` orders are used, so BLEU-1 and BLEU-4 share one statistics array
+    computed with the larger order. No smoothing: any zero precision gives 0."""
+    sums = np.atleast_2d(np.asarray(sums, dtype=float))
+    stats_order = (sums.shape[1] - 2) // 2
+    matches = sums[:, :max_order]
+    possible = sums[:, stats_order:stats_order + max_order]
+    hyp_len, ref_len = sums[:, -2], sums[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precisions = np.where(possible > 0, matches / np.where(possible > 0, possible, 1), 0.0)
+        all_positive = (precisions > 0).all(axis=1)
+        log_mean = np.log(np.where(precisions > 0, precisions, 1)).mean(axis=1)
+        geo_mean = np.where(all_positive, np.exp(log_mean), 0.0)
+        # Brevity penalty exp(1 - r/c) when the hypotheses are shorter than the references (c < r).
+        penalty = np.where(hyp_len < ref_len, np.exp(1 - ref_len / np.where(hyp_len > 0, hyp_len, 1)), 1.0)
+    return np.where(hyp_len > 0, geo_mean * penalty, 0.0) * 100
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order: int = BLEU_ORDER) -> float:
+    """Corpus-level BLEU-`max_order` (x100), one reference per hypothesis."""
+    if not hypotheses:
+        return math.nan
+    stats = sum(bleu_stats(h, r, max_order) for h, r in zip(hypotheses, references, strict=True))
+    return float(bleu_from_stats(stats, max_order)[0])
+
+
+@lru_cache(maxsize=1)
+def _rouge_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=False)
+
+
+def rouge_f1(hypothesis: str, reference: str) -> dict[str, float]:
+    """ROUGE-1/2/L F1 (x100) of one pair from the `rouge-score` package (no stemming).
+
+    This counts n-gram occurrences (Lin 2004, as rouge-score implements it). P5's own ROUGE counted
+    n-gram *sets*, so its published numbers are not directly comparable with these."""
+    scores = _rouge_scorer().score(reference or "", hypothesis or "")
+    return {"rouge-1": scores["rouge1"].fmeasure * 100, "rouge-2": scores["rouge2"].fmeasure * 100,
+            "rouge-l": scores["rougeL"].fmeasure * 100}
+
+
+# --- per-sample statistics and their reductions, one pair per kind -----------------------------
+
+def _rating_stats(predictions: Sequence[Prediction], references: Sequence[float]) -> np.ndarray:
+    rows = []
+    for p, ref in zip(predictions, references):
+        parsed = p.value is not None and not p.parse_failed and math.isfinite(float(p.value))
+        error = clamp_rating(float(p.value)) - float(ref) if parsed else 0.0
+        rows.append([1.0, float(parsed), error ** 2, abs(error), float(p.parse_failed)])
+    return np.array(rows, dtype=float).reshape(-1, 5)
+
+
+def _rating_values(s: np.ndarray) -> dict[str, np.ndarray]:
+    count, parsed, squared, absolute, failed = s.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"rmse": np.where(parsed > 0, np.sqrt(squared / parsed), np.nan),
+                "mae": np.where(parsed > 0, absolute / parsed, np.nan),
+                "coverage": parsed / count, "parse_failure_rate": failed / count}
+
+
+def _mentions(p: Prediction) -> list[float]:
+    kept = len(p.value or ())
+    return [kept + p.hallucinated + p.out_of_candidates + p.duplicates,
+            p.hallucinated, p.out_of_candidates, p.duplicates]
+
+
+def _ranking_row(p: Prediction, target: Any) -> list[float]:
+    rank = None if p.parse_failed else rank_of(p.value, target)
+    return ([hit_at_k(rank, k) for k in RANKING_CUTOFFS] + [ndcg_at_k(rank, k) for k in (5, 10)]
+            + [reciprocal_rank(rank)])
+
+
+def _ranking_stats(predictions: Sequence[Prediction], references: Sequence[Any]) -> np.ndarray:
+    rows = [[1.0, *_ranking_row(p, t), float(p.parse_failed), *_mentions(p)]
+            for p, t in zip(predictions, references)]
+    return np.array(rows, dtype=float).reshape(-1, 12)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), 0.0)
+
+
+def _ranking_values(s: np.ndarray) -> dict[str, np.ndarray]:
+    count = s[:, 0]
+    names = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr", "parse_failure_rate")
+    values = {name: s[:, 1 + i] / count for i, name in enumerate(names)}
+    mentions = s[:, 8]
+    for i, name in enumerate(("hallucination_rate", "out_of_candidate_rate", "duplicate_rate")):
+        values[name] = _ratio(s[:, 9 + i], mentions)
+    return values
+
+
+def _hypothesis(p: Prediction) -> str:
+    return "" if p.parse_failed or p.value is None else str(p.value)  # failures score as empty text
+
+
+def _text_stats(predictions: Sequence[Prediction], references: Sequence[str]) -> np.ndarray:
+    rows = []
+    for p, ref in zip(predictions, references):
+        hyp, ref = _hypothesis(p), "" if ref is None else str(ref)
+        rouge = rouge_f1(hyp, ref)
+        rows.append([1.0, float(p.parse_failed), rouge["rouge-1"], rouge["rouge-2"], rouge["rouge-l"],
+                     *bleu_stats(hyp, ref, BLEU_ORDER)])
+    return np.array(rows, dtype=float).reshape(-1, 5 + 2 * BLEU_ORDER + 2)
+
+
+def _text_values(s: np.ndarray) -> dict[str, np.ndarray]:
+    count = s[:, 0]
+    bleu = s[:, 5:]
+    return {"bleu-1": bleu_from_stats(bleu, 1), "bleu-4": bleu_from_stats(bleu, BLEU_ORDER),
+            "rouge-1": s[:, 2] / count, "rouge-2": s[:, 3] / count, "rouge-l": s[:, 4] / count,
+            "parse_failure_rate": s[:, 1] / count}
+
+
+_KIND: dict[str, tuple[Callable, Callable]] = {
+    "rating": (_rating_stats, _rating_values),
+    "ranking": (_ranking_stats, _ranking_values),
+    "text": (_text_stats, _text_values),
+}
+
+
+# --- bootstrap ------------------------------------------------------------------------------------
+
+def _shifted(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics minus the first row, and that row. Summing deviations and adding n * row back is
+    exact when all samples are equal, so such a metric gets a degenerate interval [v, v]."""
+    origin = stats[0].copy()
+    return stats - origin, origin
+
+
+def total_sums(stats: np.ndarray) -> np.ndarray:
+    """Column sums of per-sample statistics (n, d) -> (1, d), summed as `resampled_sums` does."""
+    deviations, origin = _shifted(stats)
+    return deviations.sum(axis=0, keepdims=True) + stats.shape[0] * origin
+
+
+def resampled_sums(stats: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Column sums of `stats` over `n_boot` resamples (with replacement) of its rows: (n_boot, d).
+
+    Each resample is a row of counts (how often each sample was drawn), so the sums are one matrix
+    product; resamples are processed in chunks to bound memory on large sample sets."""
+    n = stats.shape[0]
+    deviations, origin = _shifted(stats)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
+    out = np.empty((n_boot, stats.shape[1]))
+    for start in range(0, n_boot, chunk):
+        rows = min(chunk, n_boot - start)
+        draws = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]  # offset per resample
+        counts = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
+        out[start:start + rows] = counts @ deviations + n * origin
+    return out
+
+
+def score(kind: str, predictions: list[Prediction], references: list, *, seed: int = 0,
+          n_boot: int = 1000) -> dict[str, dict]:
+    """All metrics of one task kind with 95% percentile-bootstrap intervals over samples.
+
+    kind in {"rating", "ranking", "text"}. References are ratings (float), target item ids, or
+    texts; Prediction.value is a float|None, a ranked list of item ids, or str|None. Unparsed
+    answers are never dropped: they score 0 in ranking, empty text in text, and lower `coverage`
+    in rating (RMSE/MAE are over parsed answers; NaN when none parsed). Returns
+    {metric: {"value": float, "ci": [lo, hi]}} with plain floats, for every name in METRICS[kind].
+    """
+    if kind not in _KIND:
+        raise ValueError(f"unknown metric kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    to_stats, to_values = _KIND[kind]
+    stats = to_stats(predictions, references)
+    if stats.shape[0] == 0:
+        return {name: {"value": math.nan, "ci": [math.nan, math.nan]} for name in METRICS[kind]}
+    values = to_values(total_sums(stats))
+    boot = to_values(resampled_sums(stats, n_boot, seed)) if n_boot > 0 else None
+    result = {}
+    for name in METRICS[kind]:
+        value = float(values[name][0])
+        if boot is None or np.isnan(boot[name]).all():
+            ci = [math.nan, math.nan]  # no resamples asked for, or no resample defines the metric
+        else:
+            # RMSE/MAE are undefined on a resample without parsed answers: those resamples are skipped.
+            ci = [float(x) for x in np.nanpercentile(boot[name], [2.5, 97.5])]
+        result[name] = {"value": value, "ci": ci}
+    return result
+
+
+def per_sample_scores(kind: str, prediction: Prediction, reference: Any) -> dict[str, float]:
+    """The sample's own contribution, for per-sample logs and paired comparisons.
+
+    rating: {"parsed", "abs_error", "squared_error"} (errors only when parsed, on the clamped value);
+    ranking: hr@k, ndcg@k, mrr; text: rouge-1/2/l and sentence-level bleu-1/bleu-4 (unsmoothed)."""
+    if kind == "rating":
+        row = _rating_stats([prediction], [reference])[0]
+        if not row[1]:
+            return {"parsed": 0.0}
+        return {"parsed": 1.0, "abs_error": float(row[3]), "squared_error": float(row[2])}
+    if kind == "ranking":
+        names = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr")
+        return dict(zip(names, map(float, _ranking_row(prediction, reference))))
+    if kind == "text":
+        hyp = _hypothesis(prediction)
+        stats = bleu_stats(hyp, str(reference), BLEU_ORDER)
+        return {"bleu-1": float(bleu_from_stats(stats, 1)[0]), "bleu-4": float(bleu_from_stats(stats, 4)[0]),
+                **{k: float(v) for k, v in rouge_f1(hyp, str(reference)).items()}}
+    raise ValueError(f"unknown metric kind {kind!r}; expected one of {', '.join(KINDS)}")

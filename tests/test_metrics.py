@@ -1,0 +1,276 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from llmrec.metrics import (LOWER_IS_BETTER, METRICS, bleu_from_stats, bleu_stats, clamp_rating, corpus_bleu,
+                            hit_at_k, mae, ndcg_at_k, per_sample_scores, rank_of, reciprocal_rank,
+                            resampled_sums, rmse, rouge_f1, score)
+from llmrec.types import Prediction
+
+
+# --- building blocks ---------------------------------------------------------------------------
+
+def test_rmse_mae_by_hand():
+    # errors 1, -2, 0.5 -> squares 1, 4, 0.25 (mean 1.75); absolute 1, 2, 0.5 (mean 3.5 / 3)
+    assert rmse([4, 1, 3.5], [3, 3, 3]) == pytest.approx(math.sqrt(1.75))
+    assert mae([4, 1, 3.5], [3, 3, 3]) == pytest.approx(3.5 / 3)
+    assert math.isnan(rmse([], []))
+
+
+def test_clamp_rating():
+    assert [clamp_rating(x) for x in (-3, 0.5, 1, 3.7, 5, 9)] == [1, 1, 1, 3.7, 5, 5]
+
+
+def test_rank_and_ranking_metrics_by_hand():
+    assert rank_of([5, 7, 9], 7) == 2
+    assert rank_of([5, 7, 9], 8) is None
+    assert rank_of([], 8) is None and rank_of(None, 8) is None
+    assert rank_of([7, 7], 7) == 1  # first occurrence
+    assert hit_at_k(1, 1) == 1 and hit_at_k(2, 1) == 0 and hit_at_k(None, 10) == 0
+    assert hit_at_k(10, 10) == 1 and hit_at_k(11, 10) == 0
+    assert ndcg_at_k(1, 5) == 1.0  # 1/log2(2)
+    assert ndcg_at_k(3, 5) == pytest.approx(0.5)  # 1/log2(4)
+    assert ndcg_at_k(7, 10) == pytest.approx(1 / 3)  # 1/log2(8)
+    assert ndcg_at_k(6, 5) == 0.0 and ndcg_at_k(None, 10) == 0.0
+    assert reciprocal_rank(4) == 0.25 and reciprocal_rank(None) == 0.0
+
+
+def test_bleu_stats_of_one_pair():
+    # hyp: the cat sat on the mat / ref: the cat is on the mat
+    # 1-grams: the x2, cat, on, mat match (5 of 6); 2-grams: the cat, on the, the mat (3 of 5);
+    # 3-grams: on the mat (1 of 4); 4-grams: none (0 of 3); lengths 6 and 6.
+    stats = bleu_stats("the cat sat on the mat", "the cat is on the mat")
+    assert stats.tolist() == [5, 3, 1, 0, 6, 5, 4, 3, 6, 6]
+    # Matches are clipped by the reference counts: "the" x3 against one "the" counts once.
+    assert bleu_stats("the the the", "the cat", max_order=1).tolist() == [1, 3, 3, 2]
+
+
+def test_corpus_bleu_worked_example_with_brevity_penalty():
+    hyps = ["the cat sat on the mat", "the dog ran in the park"]
+    refs = ["the cat is on the mat", "the dog ran in a big park today"]
+    # Pair 2: 1-grams the (clipped to 1), dog, ran, in, park = 5 of 6; 2-grams the dog, dog ran,
+    # ran in = 3 of 5; 3-grams the dog ran, dog ran in = 2 of 4; 4-grams the dog ran in = 1 of 3.
+    # Corpus: matches 10, 6, 3, 1; possible 12, 10, 8, 6; c = 12 < r = 6 + 8 = 14.
+    # Precisions 10/12 * 6/10 * 3/8 * 1/6 = 1/32; geometric mean (1/32)^(1/4) = 2^(-5/4).
+    penalty = math.exp(1 - 14 / 12)
+    assert corpus_bleu(hyps, refs, 4) == pytest.approx(2 ** -1.25 * penalty * 100)  # 0.42045 * 0.84648
+    assert corpus_bleu(hyps, refs, 1) == pytest.approx(10 / 12 * penalty * 100)  # 70.54
+    assert corpus_bleu(hyps, refs, 4) == pytest.approx(35.5902, abs=1e-4)
+
+
+def test_corpus_bleu_zero_precision_and_no_penalty_when_longer():
+    # The first pair alone has no matching 4-gram: unsmoothed BLEU-4 is 0, BLEU-1 is 5/6 (c = r).
+    assert corpus_bleu(["the cat sat on the mat"], ["the cat is on the mat"], 4) == 0.0
+    assert corpus_bleu(["the cat sat on the mat"], ["the cat is on the mat"], 1) == pytest.approx(500 / 6)
+    # Longer hypothesis (c = 4 > r = 2): no brevity penalty, precision 2/4.
+    assert corpus_bleu(["a b c d"], ["a b"], 1) == pytest.approx(50.0)
+    # Hypotheses shorter than the order give no possible 4-grams: precision 0, BLEU-4 0.
+    assert corpus_bleu(["a b"], ["a b"], 4) == 0.0
+    assert corpus_bleu(["a b"], ["a b"], 1) == pytest.approx(100.0)
+    assert corpus_bleu([""], ["a b"], 1) == 0.0
+
+
+def test_corpus_bleu_agrees_with_nltk_on_ordinary_sentences():
+    # nltk follows the same definition whenever every hypothesis has >= 4 tokens (it differs only
+    # in how it treats hypotheses shorter than the n-gram order).
+    from nltk.translate.bleu_score import corpus_bleu as nltk_bleu
+
+    rng = np.random.default_rng(3)
+    vocab = "a b c d e f".split()
+    hyps = [" ".join(rng.choice(vocab, rng.integers(4, 12))) for _ in range(20)]
+    refs = [" ".join(rng.choice(vocab, rng.integers(2, 12))) for _ in range(20)]
+    expected = nltk_bleu([[r.split()] for r in refs], [h.split() for h in hyps]) * 100
+    assert expected > 0
+    assert corpus_bleu(hyps, refs, 4) == pytest.approx(expected)
+    expected1 = nltk_bleu([[r.split()] for r in refs], [h.split() for h in hyps], weights=(1.0,)) * 100
+    assert corpus_bleu(hyps, refs, 1) == pytest.approx(expected1)
+
+
+def test_bleu_from_stats_is_vectorised_over_rows():
+    a = bleu_stats("the cat sat on the mat", "the cat is on the mat")
+    b = bleu_stats("the dog ran in the park", "the dog ran in a big park today")
+    rows = np.stack([a, a + b, b])
+    out = bleu_from_stats(rows, 4)
+    assert out.shape == (3,)
+    assert out[0] == 0.0
+    assert out[1] == pytest.approx(corpus_bleu(["the cat sat on the mat", "the dog ran in the park"],
+                                               ["the cat is on the mat", "the dog ran in a big park today"]))
+
+
+def test_rouge_from_rouge_score_by_hand():
+    # the cat sat on the mat / the cat is on the mat: 1-gram overlap 5 of 6 each way -> F1 5/6;
+    # 2-gram overlap 3 of 5 -> 3/5; LCS "the cat on the mat" = 5 -> 5/6.
+    r = rouge_f1("the cat sat on the mat", "the cat is on the mat")
+    assert r["rouge-1"] == pytest.approx(500 / 6)
+    assert r["rouge-2"] == pytest.approx(60.0)
+    assert r["rouge-l"] == pytest.approx(500 / 6)
+    # Counts, not sets: "the the the" vs "the cat" overlaps once: P 1/3, R 1/2, F1 = 0.4.
+    # (P5's set-based ROUGE would give P 1, R 1/2, F1 2/3 here.)
+    assert rouge_f1("the the the", "the cat")["rouge-1"] == pytest.approx(40.0)
+    assert rouge_f1("", "the cat") == {"rouge-1": 0.0, "rouge-2": 0.0, "rouge-l": 0.0}
+
+
+# --- score(): every kind against hand-computed values ------------------------------------------
+
+def test_score_rating_by_hand():
+    preds = [Prediction(4.5), Prediction(7.0), Prediction(None, parse_failed=True), Prediction(0.0)]
+    refs = [3.0, 4.0, 5.0, 2.0]
+    out = score("rating", preds, refs, n_boot=200)
+    # Parsed and clamped: 4.5, 5, 1 against 3, 4, 2 -> errors 1.5, 1, -1.
+    assert out["rmse"]["value"] == pytest.approx(math.sqrt((2.25 + 1 + 1) / 3))
+    assert out["mae"]["value"] == pytest.approx(3.5 / 3)
+    assert out["coverage"]["value"] == 0.75
+    assert out["parse_failure_rate"]["value"] == 0.25
+    assert set(out) == set(METRICS["rating"])
+    json.dumps(out)  # plain floats
+
+
+def test_score_rating_without_any_parse_is_nan_not_zero():
+    out = score("rating", [Prediction(None, parse_failed=True)] * 3, [3.0, 4.0, 5.0], n_boot=50)
+    assert math.isnan(out["rmse"]["value"]) and out["coverage"]["value"] == 0.0
+    assert out["parse_failure_rate"] == {"value": 1.0, "ci": [1.0, 1.0]}
+
+
+def _ranking_fixture():
+    twelve = list(range(100, 112))
+    preds = [
+        Prediction([5, 7, 9], hallucinated=1, duplicates=1),  # rank 2
+        Prediction(twelve),  # target 107 at rank 8
+        Prediction([], parse_failed=True),  # counted, scores 0
+        Prediction([4], out_of_candidates=2),  # rank 1
+        Prediction(twelve),  # target 111 at rank 12: only MRR
+    ]
+    return preds, [7, 107, 3, 4, 111]
+
+
+def test_score_ranking_by_hand():
+    preds, refs = _ranking_fixture()
+    out = score("ranking", preds, refs, n_boot=200)
+    assert out["hr@1"]["value"] == pytest.approx(1 / 5)
+    assert out["hr@5"]["value"] == pytest.approx(2 / 5)
+    assert out["hr@10"]["value"] == pytest.approx(3 / 5)
+    assert out["ndcg@5"]["value"] == pytest.approx((1 / math.log2(3) + 1) / 5)
+    assert out["ndcg@10"]["value"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(9) + 1) / 5)
+    assert out["mrr"]["value"] == pytest.approx((1 / 2 + 1 / 8 + 0 + 1 + 1 / 12) / 5)
+    assert out["parse_failure_rate"]["value"] == pytest.approx(1 / 5)
+    # Mentions: kept 3 + 12 + 0 + 1 + 12 = 28, plus 1 hallucinated, 2 out of candidates, 1 duplicate = 32.
+    assert out["hallucination_rate"]["value"] == pytest.approx(1 / 32)
+    assert out["out_of_candidate_rate"]["value"] == pytest.approx(2 / 32)
+    assert out["duplicate_rate"]["value"] == pytest.approx(1 / 32)
+    assert set(out) == set(METRICS["ranking"])
+
+
+def test_parse_failure_scores_zero_even_if_a_value_is_left():
+    out = per_sample_scores("ranking", Prediction([7], parse_failed=True), 7)
+    assert set(out.values()) == {0.0}
+
+
+def test_rates_are_zero_without_mentions():
+    out = score("ranking", [Prediction([], parse_failed=True)], [1], n_boot=20)
+    assert out["hallucination_rate"]["value"] == 0.0 and out["duplicate_rate"]["value"] == 0.0
+
+
+def test_score_text_by_hand_counts_failures_as_empty():
+    preds = [Prediction("the cat sat on the mat"), Prediction("the dog ran in the park"),
+             Prediction(None, parse_failed=True)]
+    refs = ["the cat is on the mat", "the dog ran in a big park today", "great fit"]
+    out = score("text", preds, refs, n_boot=100)
+    # The failure adds no hypothesis tokens but 2 reference tokens: c = 12, r = 16.
+    penalty = math.exp(1 - 16 / 12)
+    assert out["bleu-4"]["value"] == pytest.approx(2 ** -1.25 * penalty * 100)
+    assert out["bleu-1"]["value"] == pytest.approx(10 / 12 * penalty * 100)
+    r2 = rouge_f1("the dog ran in the park", "the dog ran in a big park today")["rouge-1"]
+    assert out["rouge-1"]["value"] == pytest.approx((500 / 6 + r2 + 0) / 3)
+    assert out["parse_failure_rate"]["value"] == pytest.approx(1 / 3)
+    assert set(out) == set(METRICS["text"])
+
+
+def test_per_sample_scores_average_to_score():
+    preds, refs = _ranking_fixture()
+    rows = [per_sample_scores("ranking", p, t) for p, t in zip(preds, refs)]
+    assert rows[0]["ndcg@10"] == pytest.approx(1 / math.log2(3))
+    out = score("ranking", preds, refs, n_boot=10)
+    for name in ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr"):
+        assert np.mean([r[name] for r in rows]) == pytest.approx(out[name]["value"])
+    assert per_sample_scores("rating", Prediction(6.0), 4.0) == {"parsed": 1.0, "abs_error": 1.0,
+                                                                "squared_error": 1.0}
+    assert per_sample_scores("rating", Prediction(None, parse_failed=True), 4.0) == {"parsed": 0.0}
+    text = per_sample_scores("text", Prediction("the cat sat on the mat"), "the cat is on the mat")
+    assert text["bleu-1"] == pytest.approx(500 / 6) and text["bleu-4"] == 0.0
+
+
+def test_lower_is_better_names():
+    assert LOWER_IS_BETTER == {"rmse", "mae", "parse_failure_rate", "hallucination_rate",
+                               "out_of_candidate_rate", "duplicate_rate"}
+    every = {m for names in METRICS.values() for m in names}
+    assert {m for m in every if m.endswith("_rate")} <= LOWER_IS_BETTER
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="unknown metric kind"):
+        score("ratings", [], [])
+    with pytest.raises(ValueError, match="references"):
+        score("rating", [Prediction(3.0)], [])
+
+
+# --- bootstrap -----------------------------------------------------------------------------------
+
+def _noisy_ranking(n=300, seed=5):
+    rng = np.random.default_rng(seed)
+    preds = [Prediction(rng.permutation(30)[:10].tolist()) for _ in range(n)]
+    refs = rng.integers(0, 30, n).tolist()
+    return preds, refs
+
+
+def test_bootstrap_ci_contains_value_and_is_deterministic():
+    preds, refs = _noisy_ranking()
+    a = score("ranking", preds, refs, seed=1)
+    b = score("ranking", preds, refs, seed=1)
+    c = score("ranking", preds, refs, seed=2)
+    assert a == b
+    assert a["hr@10"]["ci"] != c["hr@10"]["ci"]
+    for name in ("hr@5", "hr@10", "ndcg@10", "mrr"):
+        lo, hi = a[name]["ci"]
+        assert lo < a[name]["value"] < hi
+        assert hi - lo < 0.2  # about 4 standard errors of a mean of 300 bounded values
+
+
+def test_bootstrap_ci_of_rating_contains_value():
+    rng = np.random.default_rng(0)
+    refs = rng.integers(1, 6, 200).astype(float).tolist()
+    preds = [Prediction(r + rng.normal(0, 1)) for r in refs]
+    out = score("rating", preds, refs, seed=0)
+    for name in ("rmse", "mae"):
+        lo, hi = out[name]["ci"]
+        assert lo < out[name]["value"] < hi
+
+
+def test_bootstrap_is_degenerate_when_samples_are_equal():
+    out = score("ranking", [Prediction([3, 1, 2])] * 7, [1] * 7)
+    assert out["ndcg@10"]["value"] == pytest.approx(1 / math.log2(3))
+    for name, entry in out.items():
+        assert entry["ci"] == [entry["value"], entry["value"]], name
+    text = score("text", [Prediction("the cat sat on the mat")] * 9, ["the cat is on the mat"] * 9)
+    for name, entry in text.items():
+        assert entry["ci"] == [entry["value"], entry["value"]], name
+
+
+def test_resampled_sums_equal_explicit_resamples():
+    stats = np.arange(24, dtype=float).reshape(8, 3) ** 1.5
+    sums = resampled_sums(stats, n_boot=50, seed=4)
+    draws = np.random.default_rng(4).integers(0, 8, size=(50, 8))
+    assert np.allclose(sums, stats[draws].sum(axis=1))
+
+
+def test_resampled_sums_in_chunks():
+    # 5000 samples are resampled 400 at a time; every row must still be an independent resample
+    # of all samples: totals of n draws whose mean is the data mean, rows all different.
+    stats = np.stack([np.ones(5000), np.arange(5000.0)], axis=1)
+    sums = resampled_sums(stats, n_boot=1000, seed=0)
+    assert sums.shape == (1000, 2) and np.all(sums[:, 0] == 5000)
+    assert len(np.unique(sums[:, 1])) == 1000
+    means = sums[:, 1] / 5000
+    assert abs(means.mean() - 2499.5) < 3 * 1443 / math.sqrt(5000 * 1000)  # sd of the data is 1443
+    assert 1443 / math.sqrt(5000) * 0.9 < means.std() < 1443 / math.sqrt(5000) * 1.1
