@@ -1,0 +1,70 @@
+"""Explanation generation and review summarization: text references scored by BLEU and ROUGE.
+
+Explanation references are the source's explanation sentence when it has one (P5's exp_splits), else
+the review's first sentence; summarization references are the review's summary (its title).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from llmrec.tasks.base import HISTORY_LENGTH, SampleIds, SampleOptions, Task, first_sentence
+from llmrec.types import Sample
+
+REVIEW_FIELDS = ["user", "item", "rating", "text", "summary", "explanation"]
+
+
+def explanation_of(review: dict) -> str:
+    return review["explanation"] or first_sentence(review["text"])
+
+
+def _build(task: str, prepared, options: SampleOptions, reference: Callable[[dict], str],
+           variables: Callable[[dict, list[dict]], dict]) -> list[Sample]:
+    reviews = prepared.reviews.sort_values(["user", "timestamp"], kind="stable")
+    rows = lambda frame: frame[REVIEW_FIELDS].to_dict("records")  # noqa: E731
+    train_by_user: dict[int, list[dict]] = {}
+    for r in rows(reviews[reviews["split"] == "train"]):
+        train_by_user.setdefault(r["user"], []).append(r)
+    samples, ids = [], SampleIds()
+    for row in rows(reviews[reviews["split"] == options.split]):
+        answer = reference(row)
+        if not answer or not row["text"]:
+            continue  # nothing to compare against
+        # the user's latest training reviews of other items (never the target itself, also when finetuning)
+        past = [r for r in train_by_user.get(row["user"], ()) if r["item"] != row["item"]][-HISTORY_LENGTH:]
+        v = {"user": int(row["user"]), "item": int(row["item"]), **variables(row, past)}
+        v["examples"] = [variables(r, [])["example"] for r in past[-options.shots:]] if options.shots else []
+        samples.append(Sample(task, ids(f"u{row['user']}-i{row['item']}"), v["user"], v["item"], v, answer))
+        if options.limit is not None and len(samples) == options.limit:
+            break
+    return samples
+
+
+def build_explanation(prepared, options: SampleOptions) -> list[Sample]:
+    title = prepared.items["title"].to_dict()
+    category = prepared.items["category"].to_dict()
+
+    def variables(row, past):
+        return {"title": title[row["item"]], "category": category[row["item"]], "rating": float(row["rating"]),
+                "history": [{"item": r["item"], "title": title[r["item"]]} for r in past],
+                "example": {"title": title[row["item"]], "rating": float(row["rating"]),
+                            "explanation": explanation_of(row)}}
+
+    return _build("explanation", prepared, options, explanation_of, variables)
+
+
+def build_review(prepared, options: SampleOptions) -> list[Sample]:
+    title = prepared.items["title"].to_dict()
+
+    def variables(row, past):
+        return {"title": title[row["item"]], "review": row["text"],
+                "summaries": [r["summary"] for r in past if r["summary"]],
+                "example": {"review": row["text"], "summary": row["summary"]}}
+
+    return _build("review", prepared, options, lambda row: row["summary"], variables)
+
+
+EXPLANATION = Task("explanation", "text", "clothing-reviews",
+                   "Generate the user's explanation for a rating of an item.", build_explanation)
+REVIEW = Task("review", "text", "clothing-reviews",
+              "Summarize the user's review in a few words.", build_review)

@@ -1,0 +1,133 @@
+"""Samples built from the real MovieLens-100k and clothing reviews splits, and their prompts."""
+
+import numpy as np
+import pytest
+
+from llmrec.errors import LLMRecError
+from llmrec.prompts import load_template
+from llmrec.tasks import TASKS, SampleOptions, parse_task_list
+
+
+@pytest.fixture(scope="module")
+def movielens(prepared_cache):
+    from llmrec.data import prepare_dataset
+
+    return prepare_dataset("movielens-100k", cache_dir=prepared_cache)
+
+
+@pytest.fixture(scope="module")
+def clothing(prepared_cache):
+    from llmrec.data import prepare_dataset
+
+    return prepare_dataset("clothing-reviews", cache_dir=prepared_cache)
+
+
+def test_sequential_target_is_the_users_last_interaction(movielens):
+    samples = TASKS["sequential"].build(movielens, SampleOptions())
+    inter = movielens.interactions
+    assert len(samples) == 943
+    s = samples[0]
+    rows = inter[inter["user"] == s.user].sort_values("timestamp", kind="stable")
+    assert rows["item"].iloc[-1] == s.reference == s.item
+    assert s.variables["seen"] == rows["item"].iloc[:-1].tolist()
+    assert [h["item"] for h in s.variables["history"]] == rows["item"].iloc[-11:-1].tolist()
+
+
+def test_candidates_hold_the_target_once_and_never_seen_negatives(movielens):
+    for s in TASKS["direct"].build(movielens, SampleOptions(limit=50)):
+        assert len(s.candidates) == 100 and len(set(s.candidates)) == 100
+        assert s.candidates.count(s.reference) == 1
+        seen = set(movielens.interactions.loc[movielens.interactions["user"] == s.user, "item"])
+        assert not (set(s.candidates) - {s.reference}) & seen
+    positions = [s.candidates.index(s.reference) for s in TASKS["direct"].build(movielens, SampleOptions(limit=200))]
+    assert len(set(positions)) > 50  # shuffled per sample, not a fixed slot
+
+
+@pytest.mark.parametrize("order,position", [("target-first", 0), ("target-last", 99)])
+def test_candidate_order_probe(movielens, order, position):
+    for s in TASKS["direct"].build(movielens, SampleOptions(limit=20, candidate_order=order)):
+        assert s.candidates.index(s.reference) == position
+
+
+def test_samples_are_deterministic_and_limit_is_a_prefix(movielens):
+    a = TASKS["direct"].build(movielens, SampleOptions(limit=30))
+    b = TASKS["direct"].build(movielens, SampleOptions())
+    assert [(s.sample_id, s.candidates) for s in a] == [(s.sample_id, s.candidates) for s in b[:30]]
+
+
+def test_training_samples_never_come_from_valid_or_test(movielens):
+    inter = movielens.interactions
+    held_out = set(zip(inter.loc[inter["split"] != "train", "user"], inter.loc[inter["split"] != "train", "item"]))
+    train_samples = TASKS["sequential"].build(movielens, SampleOptions(split="train", limit=5000))
+    assert train_samples and not {(s.user, s.reference) for s in train_samples} & held_out
+    ratings = movielens.ratings
+    held = set(zip(ratings.loc[ratings["split"] != "train", "user"], ratings.loc[ratings["split"] != "train", "item"]))
+    assert not {(s.user, s.item) for s in TASKS["rating"].build(movielens, SampleOptions(split="train"))} & held
+
+
+def test_rating_samples_and_few_shot_examples(movielens):
+    samples = TASKS["rating"].build(movielens, SampleOptions(shots=3))
+    test = movielens.ratings[movielens.ratings["split"] == "test"]
+    assert len(samples) == len(test)
+    s = samples[0]
+    assert 1 <= s.reference <= 5
+    assert len(s.variables["examples"]) == 3
+    assert all(e["item"] != s.item for e in s.variables["examples"])
+
+
+def test_zero_shot_rating_prompt_has_the_published_wording(movielens):
+    s = TASKS["rating"].build(movielens, SampleOptions(limit=1))[0]
+    prompt = load_template("rating", "zero-shot").render(s.variables)
+    assert prompt == (f'How will user rate this product_title: "{s.variables["title"]}", and product_category: '
+                      f'{s.variables["category"]}? (1 being lowest and 5 being highest) Attention! Just give me '
+                      "back the exact number a result , and you don't need a lot of text.")
+
+
+def test_every_template_renders_for_every_task(movielens, clothing):
+    for task in TASKS.values():
+        prepared = clothing if task.kind == "text" else movielens
+        s = task.build(prepared, SampleOptions(limit=1, shots=3))[0]
+        for name in ("zero-shot", "few-shot", "p5-sft"):
+            t = load_template(task.name, name)
+            prompt = t.render(s.variables)
+            assert prompt and "{{" not in prompt
+            answer = t.render_answer(s.variables, s.reference)
+            assert answer.strip()
+            if name == "p5-sft":
+                assert prompt.startswith("### Instruction:\n") and prompt.endswith("\n\n### Response:\n")
+                assert not t.chat
+
+
+def test_sft_answers(movielens):
+    s = TASKS["sequential"].build(movielens, SampleOptions(limit=1))[0]
+    assert load_template("sequential", "p5-sft").render_answer(s.variables, s.reference) == f"item_{s.reference}"
+    r = TASKS["rating"].build(movielens, SampleOptions(limit=1))[0]
+    assert load_template("rating", "p5-sft").render_answer(r.variables, 4.0) == "4"
+
+
+def test_text_tasks_on_clothing_reviews(clothing):
+    review = TASKS["review"].build(clothing, SampleOptions(limit=20))
+    assert len(review) == 20
+    assert all(s.reference and s.variables["review"] for s in review)
+    explanation = TASKS["explanation"].build(clothing, SampleOptions(limit=20))
+    assert all(s.reference and 1 <= s.variables["rating"] <= 5 for s in explanation)
+
+
+def test_bad_templates_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("chat: true\nprompt: [unclosed\n")
+    with pytest.raises(LLMRecError, match="bad.yaml:"):
+        load_template("rating", str(bad))
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("prompt: '{{ task_description }}'\n")
+    with pytest.raises(LLMRecError, match="missing.yaml: expected string keys"):
+        load_template("rating", str(missing))
+    with pytest.raises(LLMRecError, match="unknown template 'nope'"):
+        load_template("rating", "nope")
+
+
+def test_task_lists():
+    assert [t.name for t in parse_task_list("all")] == list(TASKS)
+    assert [t.name for t in parse_task_list("direct, rating,direct")] == ["direct", "rating"]
+    with pytest.raises(LLMRecError, match="unknown task 'ratings'"):
+        parse_task_list("ratings")
