@@ -1,0 +1,254 @@
+"""The llmrec command line. Each command parses options and calls one function; heavy imports are lazy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llmrec.errors import LLMRecError
+
+app = typer.Typer(help="Benchmark large language models as recommender systems (LLMRec / P5 tasks).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@app.command()
+def bench(
+    model: str = typer.Option(..., "--model", "-m", help="Registry alias, Hugging Face id, local folder, or a "
+                              "classic model (random, popularity, itemknn, mf, user-mean, item-mean, lead)."),
+    task: str = typer.Option("all", "--task", "-t", help="rating, sequential, direct, explanation, review: "
+                             "comma-separated, or all."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset for every task (default: each task's own; "
+                                          "see `llmrec data list`)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Evaluate the first N samples of each task."),
+    template: str = typer.Option("zero-shot", help="Prompt template in prompts/<task>/ (or a .yaml path)."),
+    shots: int = typer.Option(0, min=0, help="Solved examples from the user's own history (few-shot)."),
+    candidates: int = typer.Option(100, min=2, help="Candidates per ranking sample: 1 target + N-1 negatives."),
+    seed: int = typer.Option(2023, help="Seed for splits, negatives, candidate order and bootstrap."),
+    scoring: str = typer.Option("generate", help="Ranking tasks: generate (parse the model's list) or "
+                                "likelihood (rank candidates by log-likelihood)."),
+    candidate_order: str = typer.Option("shuffled", help="shuffled, target-first or target-last "
+                                        "(probe position bias)."),
+    truncation: str = typer.Option("history", help="Prompt longer than the context: history (drop the "
+                                   "oldest history items) or error."),
+    backend: str = typer.Option("auto", help="auto, hf, vllm or openai."),
+    adapter: Optional[str] = typer.Option(None, help="LoRA adapter folder (from `llmrec finetune`)."),
+    base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server URL (key from OPENAI_API_KEY)."),
+    batch_size: str = typer.Option("auto", help="Generation batch size (hf), a number or auto."),
+    concurrency: int = typer.Option(8, min=1, help="Concurrent API requests (openai backend)."),
+    tensor_parallel_size: int = typer.Option(1, min=1, help="GPUs per model (vllm backend)."),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1, help="Override the template's generation limit."),
+    temperature: float = typer.Option(0.0, min=0.0, help="0 = greedy."),
+    output: Path = typer.Option(Path("results/runs"), help="Folder that holds run folders."),
+    fresh: bool = typer.Option(False, help="Start over instead of resuming recorded samples."),
+):
+    """Run tasks on a model and record scores (resumes an interrupted run with the same settings)."""
+    from llmrec.runner import Bench, BenchConfig
+    from llmrec.tasks import parse_task_list
+
+    choices = {"scoring": (scoring, ("generate", "likelihood")),
+               "candidate-order": (candidate_order, ("shuffled", "target-first", "target-last")),
+               "truncation": (truncation, ("history", "error")),
+               "backend": (backend, ("auto", "hf", "vllm", "openai"))}
+    for option, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise LLMRecError(f"--{option}: expected one of {', '.join(allowed)}, got '{value}'")
+    if batch_size != "auto" and not (batch_size.isdigit() and int(batch_size) > 0):
+        raise LLMRecError(f"--batch-size: expected a positive number or auto, got '{batch_size}'")
+    tasks = parse_task_list(task)
+    from llmrec.runner import is_classic
+
+    if is_classic(model) and task.strip() == "all":
+        from llmrec.baselines import CLASSIC
+
+        tasks = [t for t in tasks if t.name in CLASSIC[model].tasks]
+    config = BenchConfig(model=model, tasks=tasks, dataset=dataset, limit=limit, template=template, shots=shots,
+                         candidates=candidates, seed=seed, scoring=scoring, candidate_order=candidate_order,
+                         truncation=truncation, backend=backend, adapter=adapter, base_url=base_url,
+                         batch_size=int(batch_size) if batch_size.isdigit() else batch_size,
+                         concurrency=concurrency, tensor_parallel_size=tensor_parallel_size,
+                         max_new_tokens=max_new_tokens, temperature=temperature, output=output, fresh=fresh)
+    runner = Bench(config)
+    metrics = runner.run()
+    print_metrics(metrics)
+    typer.echo(f"results: {runner.folder}", err=True)
+
+
+def print_metrics(metrics: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for name, t in metrics["tasks"].items():
+        table = Table(title=f"{metrics['model']} · {name} · {t['dataset']} · {t['n_samples']} samples"
+                      f" · {t['scoring']}" + (f" · template {t['template']}" if t.get("template") else ""),
+                      title_justify="left")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        table.add_column("95% CI", justify="right")
+        for metric, v in t["metrics"].items():
+            lo, hi = v["ci"]
+            table.add_row(metric, f"{v['value']:.4f}", f"[{lo:.4f}, {hi:.4f}]")
+        console.print(table)
+        counts = ", ".join(f"{k} {v}" for k, v in t["counts"].items() if k != "samples")
+        console.print(f"  counts: {counts}\n")
+
+
+@app.command()
+def tasks():
+    """List the tasks, their default datasets and templates."""
+    from llmrec.prompts import list_templates
+    from llmrec.tasks import TASKS
+
+    for t in TASKS.values():
+        typer.echo(f"{t.name:12} {t.kind:8} {t.default_dataset:17} templates: {', '.join(list_templates(t.name))}")
+        typer.echo(f"{'':12} {t.description}")
+
+
+@app.command()
+def models():
+    """List model aliases (LLMs) and classic recommenders."""
+    from llmrec.backends import list_models
+    from llmrec.baselines import CLASSIC
+
+    for row in list_models():
+        typer.echo(f"{row['alias']:14} {row['backend']:7} {row['id']:45} {row.get('description', '')}")
+    for name, m in CLASSIC.items():
+        typer.echo(f"{name:14} {'classic':7} {', '.join(sorted(m.tasks)):45} {m.about}")
+
+
+@data_app.command("list")
+def data_list():
+    """List the built-in datasets and the source formats."""
+    from llmrec.data import DATASETS
+
+    for name, about in DATASETS.items():
+        typer.echo(f"{name:18} {about}")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    dataset: str = typer.Argument(..., help="Dataset name (see `llmrec data list`)."),
+    seed: int = typer.Option(2023), candidates: int = typer.Option(100, min=2),
+    refresh: bool = typer.Option(False, help="Prepare again even if cached."),
+):
+    """Load, split and cache a dataset (deterministic from the seed)."""
+    from llmrec.data import prepare_dataset
+
+    p = prepare_dataset(dataset, seed=seed, negatives=candidates - 1, refresh=refresh)
+    _describe(p)
+
+
+@data_app.command("show")
+def data_show(dataset: str = typer.Argument(...), seed: int = typer.Option(2023),
+              candidates: int = typer.Option(100, min=2)):
+    """Show a prepared dataset's sizes, split counts and a few items."""
+    from llmrec.data import prepare_dataset
+
+    p = prepare_dataset(dataset, seed=seed, negatives=candidates - 1)
+    _describe(p)
+    typer.echo(p.items.head(5).to_string())
+
+
+def _describe(p) -> None:
+    typer.echo(f"{p.name}  fingerprint {p.fingerprint[:12]}  seed {p.seed}")
+    typer.echo(f"  items {len(p.items)}  users {p.negatives.shape[0] - 1}  negatives/user {p.negatives.shape[1]}")
+    for label, frame in (("interactions", p.interactions), ("ratings", p.ratings), ("reviews", p.reviews)):
+        if len(frame):
+            split = frame["split"].value_counts().to_dict()
+            typer.echo(f"  {label:12} {len(frame):>8}  " + "  ".join(f"{k} {split.get(k, 0)}" for k in
+                                                                      ("train", "valid", "test")))
+    for k, v in p.stats.items():
+        typer.echo(f"  {k}: {v}")
+
+
+@app.command()
+def report(
+    results: list[Path] = typer.Argument(None, help="Run folders or metrics.json files (default: results/runs)."),
+    format: str = typer.Option("md", "--format", "-f", help="md or html."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
+):
+    """Leaderboards per task and dataset from recorded runs."""
+    from llmrec.report import load_runs, render_report
+
+    if format not in ("md", "html"):
+        raise LLMRecError(f"--format: expected md or html, got '{format}'")
+    text = render_report(load_runs(results or [Path("results/runs")]), format)
+    if output:
+        from llmrec.records import write_text
+
+        write_text(output, text)
+        typer.echo(f"report: {output}", err=True)
+    else:
+        typer.echo(text)
+
+
+@app.command()
+def check(
+    baseline: Path = typer.Option(..., help="Baseline metrics JSON (committed under results/baselines/)."),
+    current: Optional[Path] = typer.Option(None, help="Run folder or metrics.json (default: the latest run)."),
+    tolerance: Optional[str] = typer.Option(None, help="Per-metric absolute tolerance: hr@10=0.02,rmse=0.05"),
+    update: bool = typer.Option(False, help="Rewrite the baseline from the current run."),
+):
+    """Regression gate: exit 0 if no metric got worse than the baseline allows, 1 on regression, 2 on mismatch."""
+    from llmrec.check import check as run_check, parse_tolerances
+
+    raise typer.Exit(run_check(baseline, current, parse_tolerances(tolerance) if tolerance else None, update))
+
+
+@app.command()
+def finetune(
+    model: str = typer.Option(..., "--model", "-m", help="Base model: registry alias, Hugging Face id or local folder."),
+    task: str = typer.Option(..., "--task", "-t", help="rating, sequential, direct, explanation, review: "
+                             "comma-separated, or all."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset for every task (default: each task's own)."),
+    template: str = typer.Option("p5-sft", help="Prompt template with an 'answer' (prompts/<task>/ or a .yaml path)."),
+    output: Optional[Path] = typer.Option(None, help="Adapter folder (default: adapters/<model>-<tasks>-<hash8>)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Training examples per task (default: all)."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over the examples (default 10, as LLMRec)."),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="Optimizer steps (instead of --epochs)."),
+    lr: float = typer.Option(3e-4, help="Learning rate."),
+    batch_size: int = typer.Option(2, min=1, help="Examples per device per micro-batch."),
+    grad_accum: int = typer.Option(16, min=1, help="Micro-batches per optimizer step."),
+    lora_r: int = typer.Option(8, min=1, help="LoRA rank."),
+    lora_alpha: int = typer.Option(16, min=1, help="LoRA alpha."),
+    lora_dropout: float = typer.Option(0.05, help="LoRA dropout."),
+    target_modules: str = typer.Option("q_proj,v_proj", help="Comma-separated module names that get LoRA."),
+    cutoff_len: int = typer.Option(512, min=1, help="Tokens per example (prompt + answer); longer ones are cut."),
+    val_size: int = typer.Option(500, min=0, help="Training examples held out for the validation loss."),
+    warmup_steps: Optional[int] = typer.Option(None, min=0, help="Default: 100, at most 10% of the run."),
+    eval_steps: int = typer.Option(200, min=1, help="Validation loss every N steps (and at the end)."),
+    save_steps: int = typer.Option(200, min=1, help="Checkpoint every N steps."),
+    save_total_limit: int = typer.Option(3, min=1, help="Checkpoints kept."),
+    seed: int = typer.Option(2023, help="Seed for splits, example order, LoRA init and dropout."),
+    resume: bool = typer.Option(False, help="Continue from the last checkpoint in the output folder."),
+    load_in_4bit: bool = typer.Option(False, help="QLoRA: 4-bit base weights (CUDA + bitsandbytes)."),
+):
+    """LoRA supervised finetuning on prompts built from the training split (LLMRec's recipe)."""
+    from llmrec.finetune import FinetuneConfig, finetune as run_finetune, parse_target_modules
+    from llmrec.tasks import parse_task_list
+
+    config = FinetuneConfig(
+        model=model, tasks=tuple(parse_task_list(task)), dataset=dataset, template=template, output=output,
+        limit=limit, epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
+        lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+        target_modules=parse_target_modules(target_modules), cutoff_len=cutoff_len, val_size=val_size,
+        seed=seed, warmup_steps=warmup_steps, eval_steps=eval_steps, save_steps=save_steps,
+        save_total_limit=save_total_limit, resume=resume, load_in_4bit=load_in_4bit)
+    folder, _ = run_finetune(config)
+    typer.echo(str(folder))
+
+
+def main() -> None:
+    try:
+        app()
+    except LLMRecError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: recorded samples are kept; run the same command again to resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,132 @@
+"""Run records: one folder per run with manifest.json, samples.jsonl and metrics.json.
+
+samples.jsonl is appended and flushed as samples complete, so a killed run loses at most the samples in
+flight; re-running the same command reads it back and skips what is recorded. Only answers are
+recorded: a failed request raises before anything is written for it, so errors are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from llmrec.errors import LLMRecError
+
+FORMAT = 1
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_id(model: str, settings: dict[str, Any]) -> str:
+    slug = "".join(c if c.isalnum() or c in "-._" else "-" for c in model.strip("/").split("/")[-1])
+    return f"{slug}__{settings_hash(settings)[:10]}"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic: a reader never sees half a file."""
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomic, like write_json."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; results are meant to be shared
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LLMRecError(f"{path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise LLMRecError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+
+
+class SampleLog:
+    """The append-only per-sample log of a run, keyed by (task, sample_id)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records: dict[tuple[str, str], dict] = {}
+        self.dropped_partial = 0  # a line cut short by a kill, removed on open
+        if path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]  # a kill can leave a last line without its newline
+        if len(complete) != len(data):
+            self.dropped_partial = 1
+            with open(self.path, "r+b") as f:
+                f.truncate(len(complete))
+        for n, line in enumerate(complete.decode().splitlines(), start=1):
+            try:
+                record = json.loads(line)
+                self.records[(record["task"], record["sample_id"])] = record
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise LLMRecError(
+                    f"{self.path}:{n}: expected a JSON sample record with task and sample_id; "
+                    "fix or delete the line, or re-run with --fresh") from None
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self.records
+
+    def append(self, records: Iterable[dict]) -> None:
+        records = list(records)
+        lines = "".join(json.dumps(r, default=str) + "\n" for r in records)
+        if not lines:
+            return
+        with open(self.path, "a") as f:
+            f.write(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        for r in records:
+            self.records[(r["task"], r["sample_id"])] = r
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("llmrec", "torch", "transformers", "peft", "accelerate", "datasets", "numpy", "pandas",
+                 "rouge-score", "rapidfuzz", "openai", "vllm", "gguf"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def hardware() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpu_count": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["cuda"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        pass
+    return info
