@@ -81,53 +81,63 @@ class Bench:
         return self.backend
 
     def run(self) -> dict:
-        from llmrec.data import prepare_dataset
-
         c = self.config
+        plan = [self._plan(task) for task in c.tasks]  # every input is checked before anything is written
         if c.fresh and self.folder.exists():
             for name in ("samples.jsonl", "metrics.json", "manifest.json"):
                 (self.folder / name).unlink(missing_ok=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
         previous = read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        for task, prepared, _, _, meta in plan:
+            old = previous.get("tasks", {}).get(task.name)
+            if old and old.get("fingerprint") != meta["fingerprint"]:
+                raise LLMRecError(f"{self.manifest_path}: recorded {task.name} results come from other data "
+                                  f"(fingerprint {old.get('fingerprint', '?')[:12]}); re-run with --fresh")
+        self.folder.mkdir(parents=True, exist_ok=True)
         samples_log = SampleLog(self.folder / "samples.jsonl")
         if samples_log.records:
             log(f"resuming {self.folder}: {len(samples_log.records)} samples already recorded")
         started = time.perf_counter()
-        task_meta, task_samples = {}, {}
-        for task in c.tasks:
-            dataset = c.dataset or task.default_dataset
-            kwargs = {"seed": c.seed, "negatives": c.candidates - 1}
-            if c.data_dir:
-                kwargs["cache_dir"] = c.data_dir
-            prepared = prepare_dataset(dataset, **kwargs)
-            old = previous.get("tasks", {}).get(task.name)
-            if old and old.get("fingerprint") != prepared.fingerprint:
-                raise LLMRecError(f"{self.manifest_path}: recorded {task.name} results come from other data "
-                                  f"(fingerprint {old.get('fingerprint', '?')[:12]}); re-run with --fresh")
-            options = SampleOptions(split="test", shots=c.shots, limit=c.limit,
-                                    candidate_order=c.candidate_order, seed=c.seed)
-            samples = task.build(prepared, options)
-            if not samples:
-                raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split")
-            meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "n_samples": len(samples),
-                    "candidates": c.candidates if task.kind == "ranking" else None,
-                    "ranking_over": self._ranking_over(task), "prepared_stats": prepared.stats}
+        for task, prepared, template, samples, _ in plan:
             todo = [s for s in samples if (task.name, s.sample_id) not in samples_log]
-            if is_classic(c.model):
-                meta.update(template=None, template_hash=None, scoring="classic")
+            if template is None:
                 self._run_classic(task, prepared, todo, samples_log)
             else:
-                from llmrec.prompts import load_template
-
-                template = load_template(task.name, c.template)
-                meta.update(template=template.name, template_hash=template.sha256, scoring=self._scoring(task))
                 self._run_llm(task, prepared, template, todo, samples_log)
-            task_meta[task.name], task_samples[task.name] = meta, samples
         wall = time.perf_counter() - started + float(previous.get("wall_time_s", 0.0))
-        metrics = self._metrics(task_meta, task_samples, samples_log)
+        task_meta = {task.name: meta for task, *_, meta in plan}
+        metrics = self._metrics(task_meta, {task.name: samples for task, _, _, samples, _ in plan}, samples_log)
         write_json(self.folder / "metrics.json", metrics)
         write_json(self.manifest_path, self._manifest(task_meta, metrics, wall, previous))
         return metrics
+
+    def _plan(self, task: Task):
+        """Prepared data, template (None for classic models), samples and metadata of one task."""
+        from llmrec.data import prepare_dataset
+
+        c = self.config
+        dataset = c.dataset or task.default_dataset
+        kwargs = {"cache_dir": c.data_dir} if c.data_dir else {}
+        prepared = prepare_dataset(dataset, seed=c.seed, negatives=c.candidates - 1, **kwargs)
+        options = SampleOptions(split="test", shots=c.shots, limit=c.limit, candidate_order=c.candidate_order,
+                                seed=c.seed)
+        samples = task.build(prepared, options)
+        if not samples:
+            raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split")
+        meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "n_samples": len(samples),
+                "candidates": c.candidates if task.kind == "ranking" else None,
+                "ranking_over": self._ranking_over(task), "scoring": self._scoring(task),
+                "template": None, "template_hash": None, "prepared_stats": prepared.stats}
+        template = None
+        if is_classic(c.model):
+            from llmrec.baselines import load_classic
+
+            load_classic(c.model, task.name, c.seed)  # fails early for a task the model does not do
+        else:
+            from llmrec.prompts import load_template
+
+            template = load_template(task.name, c.template)
+            meta.update(template=template.name, template_hash=template.sha256)
+        return task, prepared, template, samples, meta
 
     def _ranking_over(self, task: Task) -> str | None:
         if task.kind != "ranking":
@@ -211,10 +221,10 @@ class Bench:
     def _metrics(self, task_meta, task_samples, samples_log) -> dict:
         from llmrec.metrics import score
 
+        from llmrec.tasks import get_task
+
         tasks = {}
         for name, meta in task_meta.items():
-            from llmrec.tasks import get_task
-
             recs = [samples_log.records[(name, s.sample_id)] for s in task_samples[name]]
             preds = [Prediction.from_json(r["prediction"]) for r in recs]
             refs = [r["reference"] for r in recs]

@@ -2,6 +2,11 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def prepared_cache(tmp_path_factory):
-    """One prepared-data cache for the session: preparation is tested on its own in test_prepare.py."""
-    return tmp_path_factory.mktemp("prepared")
+def data_root(tmp_path_factory):
+    """One data folder for the session (LLMREC_DATA_DIR for subprocesses); preparation has its own tests."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def prepared_cache(data_root):
+    return data_root / "prepared"
