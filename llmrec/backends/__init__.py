@@ -1,0 +1,67 @@
+"""Pick and build an LLM backend for a `--model` string.
+
+Backends are imported only when chosen, so importing this package costs nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from llmrec.backends.models import is_api_alias, registry, resolve_model
+from llmrec.errors import LLMRecError
+from llmrec.types import Backend
+
+BACKENDS = ("auto", "hf", "vllm", "openai")
+
+
+def list_models() -> list[dict]:
+    """Registry rows for `llmrec models`: alias, backend, id, description."""
+    return [
+        {"alias": alias, "backend": row["backend"], "id": row["id"], "description": row["description"]}
+        for alias, row in registry().items()
+    ]
+
+
+def vllm_usable() -> bool:
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def choose_backend(model: str, backend: str = "auto", base_url: str | None = None) -> str:
+    """auto: openai for API aliases or a base_url; vllm when installed and CUDA is present; else hf."""
+    if backend not in BACKENDS:
+        raise LLMRecError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    if base_url or is_api_alias(model):
+        return "openai"
+    return "vllm" if vllm_usable() else "hf"
+
+
+def load_backend(model: str, *, backend: str = "auto", adapter: str | None = None,
+                 base_url: str | None = None, batch_size: int | str = "auto", device: str = "auto",
+                 dtype: str = "auto", concurrency: int = 8, tensor_parallel_size: int = 1,
+                 endpoint: str = "chat", seed: int = 0) -> Backend:
+    chosen = choose_backend(model, backend, base_url)
+    if chosen == "openai":
+        if adapter:
+            raise LLMRecError(f"--adapter {adapter}: adapters need local weights (--backend hf or vllm)")
+        from llmrec.backends.openai_api import OpenAIBackend
+
+        # API aliases name the provider's model; anything else is passed as written (the server's name).
+        name = registry()[model]["id"] if is_api_alias(model) else model
+        return OpenAIBackend(name, base_url=base_url, concurrency=concurrency, endpoint=endpoint)
+    if base_url:
+        raise LLMRecError(f"--base-url {base_url}: only the openai backend talks to a server")
+    if chosen == "vllm":
+        from llmrec.backends.vllm import VLLMBackend, require_vllm
+
+        require_vllm()  # before resolving: resolving may convert weights
+        return VLLMBackend(resolve_model(model, adapter), tensor_parallel_size=tensor_parallel_size,
+                           dtype=dtype, seed=seed)
+    from llmrec.backends.hf import HFBackend
+
+    return HFBackend(resolve_model(model, adapter), batch_size=batch_size, device=device, dtype=dtype, seed=seed)
