@@ -31,14 +31,14 @@ test: setup-test
 	$(MAKE) gate
 
 # The regression gate on a small fixed slice, against baselines committed under results/baselines/.
-GATE_OUT := results/runs/gate
+GATE := results/runs/gate
 gate: setup
-	$(BIN)/llmrec bench --model itemknn --task direct,sequential --output $(GATE_OUT)
-	$(BIN)/llmrec check --baseline results/baselines/itemknn.json --current $(GATE_OUT)/$$(ls -t $(GATE_OUT) | grep '^itemknn' | head -1)
-	$(BIN)/llmrec bench --model mf --task rating --output $(GATE_OUT)
-	$(BIN)/llmrec check --baseline results/baselines/mf.json --current $(GATE_OUT)/$$(ls -t $(GATE_OUT) | grep '^mf' | head -1)
-	$(BIN)/llmrec bench --model smollm2 --task rating,direct --limit 20 --output $(GATE_OUT)
-	$(BIN)/llmrec check --baseline results/baselines/smollm2.json --current $(GATE_OUT)/$$(ls -t $(GATE_OUT) | grep '^smollm2' | head -1)
+	$(BIN)/llmrec bench --model itemknn --task sequential,direct --output $(GATE)
+	$(BIN)/llmrec check --baseline results/baselines/itemknn.json --current $(GATE)
+	$(BIN)/llmrec bench --model mf --task rating --output $(GATE)
+	$(BIN)/llmrec check --baseline results/baselines/mf.json --current $(GATE)
+	$(BIN)/llmrec bench --model smollm2 --task rating,direct --limit 20 --output $(GATE)
+	$(BIN)/llmrec check --baseline results/baselines/smollm2.json --current $(GATE)
 
 report: setup
 	$(BIN)/llmrec report --format html --output results/report.html

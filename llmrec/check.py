@@ -131,7 +131,7 @@ def _outside_ci_on_bad_side(metric: str, value: float, ci: list[float] | None) -
 
 
 def find_current(baseline: dict | None, runs_dir: Path = RUNS_DIR) -> Path:
-    """The most recently written run whose tasks (and their datasets) cover the baseline's."""
+    """The most recently written run of the baseline's model whose tasks (and datasets) cover the baseline's."""
     files = sorted(runs_dir.rglob(METRICS_FILE), key=lambda f: f.stat().st_mtime, reverse=True)
     if not files:
         raise LLMRecError(f"{runs_dir}: no runs found (run `llmrec bench` first, or pass --current)")
@@ -143,10 +143,23 @@ def find_current(baseline: dict | None, runs_dir: Path = RUNS_DIR) -> Path:
             run = load_run(file)
         except LLMRecError:
             continue  # an unreadable run cannot be shown to match; the gate compares a readable one
+        if run.get("model") != baseline.get("model") or run.get("adapter") != baseline.get("adapter"):
+            continue
         if all(task in run["tasks"] and run["tasks"][task]["dataset"] == ds for task, ds in wanted.items()):
             return file
     described = ", ".join(f"{t} on {d}" for t, d in wanted.items())
-    raise LLMRecError(f"{runs_dir}: no run covers the baseline's tasks ({described}); pass --current")
+    raise LLMRecError(f"{runs_dir}: no run of {baseline.get('model')} covers the baseline's tasks ({described}); "
+                      "pass --current")
+
+
+def resolve_current(baseline: dict | None, current: Path | None) -> Path:
+    """--current as given: a run folder or metrics.json; a folder of runs (or nothing) means its latest match."""
+    if current is None:
+        return find_current(baseline)
+    current = Path(current)
+    if current.is_dir() and not (current / METRICS_FILE).exists():
+        return find_current(baseline, current)
+    return current
 
 
 def write_baseline(source: Path, baseline: Path) -> None:
@@ -177,7 +190,7 @@ def check(baseline: Path, current: Path | None, tolerances: dict[str, float] | N
     baseline = Path(baseline)
     if update:
         old = load_run(baseline) if baseline.exists() else None
-        source = Path(current) if current is not None else find_current(old)
+        source = resolve_current(old, current)
         run = load_run(source)  # refuse to write a baseline nobody could read back
         write_baseline(Path(run["path"]), baseline)
         console.print(f"Baseline {baseline} updated from run {run['run_id']} ({', '.join(run['tasks'])}).",
@@ -185,7 +198,7 @@ def check(baseline: Path, current: Path | None, tolerances: dict[str, float] | N
         return PASS
 
     base = load_run(baseline)
-    run = load_run(Path(current) if current is not None else find_current(base))
+    run = load_run(resolve_current(base, current))
     tolerances = tolerances or {}
     known = {m for entry in base["tasks"].values() for m in entry["metrics"]}
     unknown = sorted(set(tolerances) - known)

@@ -79,23 +79,26 @@ def bench(
 
 
 def print_metrics(metrics: dict) -> None:
+    """One table per task on stdout; classic models cannot give invalid answers, so their rates are left out."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     for name, t in metrics["tasks"].items():
-        table = Table(title=f"{metrics['model']} · {name} · {t['dataset']} · {t['n_samples']} samples"
-                      f" · {t['scoring']}" + (f" · template {t['template']}" if t.get("template") else ""),
-                      title_justify="left")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        table.add_column("95% CI", justify="right")
+        setting = t["scoring"] + (f", template {t['template']}" if t.get("template") else "")
+        console.print(f"[bold]{metrics['model']}[/bold] · {name} · {t['dataset']} · {t['n_samples']} samples "
+                      f"· {setting}", highlight=False)
+        table = Table("metric", "value", "95% CI")
         for metric, v in t["metrics"].items():
+            if t["scoring"] == "classic" and metric.endswith("_rate"):
+                continue
             lo, hi = v["ci"]
             table.add_row(metric, f"{v['value']:.4f}", f"[{lo:.4f}, {hi:.4f}]")
         console.print(table)
-        counts = ", ".join(f"{k} {v}" for k, v in t["counts"].items() if k != "samples")
-        console.print(f"  counts: {counts}\n")
+        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in t["counts"].items() if k != "samples" and v)
+        if counts:
+            console.print(f"  {counts}", highlight=False)
+        console.print()
 
 
 @app.command()

@@ -32,6 +32,11 @@ def _environment():
     return env
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str):
+    return _environment().from_string(source)
+
+
 @dataclass(frozen=True)
 class Template:
     task: str
@@ -47,10 +52,9 @@ class Template:
     answer: str
 
     def render(self, variables: dict[str, Any]) -> str:
-        env = _environment()
         try:
-            parts = {k: env.from_string(v).render(variables).strip() for k, v in self.parts.items()}
-            return env.from_string(self.layout).render(**parts).strip() + (
+            parts = {k: _compiled(v).render(variables).strip() for k, v in self.parts.items()}
+            return _compiled(self.layout).render(**parts).strip() + (
                 "\n" if self.layout.endswith("\n") else ""
             )
         except Exception as e:  # jinja2.UndefinedError, TemplateSyntaxError, bad filter input
@@ -58,7 +62,7 @@ class Template:
 
     def render_answer(self, variables: dict[str, Any], reference: Any) -> str:
         try:
-            return _environment().from_string(self.answer).render({**variables, "reference": reference})
+            return _compiled(self.answer).render({**variables, "reference": reference})
         except Exception as e:
             raise LLMRecError(f"{self.path}: cannot render 'answer': {e}") from None
 
@@ -86,10 +90,9 @@ def load_template(task: str, name: str) -> Template:
     missing = [k for k in (*PARTS, "prompt") if not isinstance((spec or {}).get(k), str)]
     if missing:
         raise LLMRecError(f"{path}: expected string keys {', '.join(missing)}")
-    _environment()  # syntax errors surface at load time, not mid-run
-    for key in (*PARTS, "prompt", "answer"):
+    for key in (*PARTS, "prompt", "answer"):  # syntax errors surface at load time, not mid-run
         try:
-            _environment().parse(spec.get(key, ""))
+            _compiled(spec.get(key, "{{ reference }}"))
         except Exception as e:
             raise LLMRecError(f"{path}: '{key}' is not a valid Jinja2 template ({e})") from None
     return Template(

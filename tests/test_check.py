@@ -189,8 +189,17 @@ def test_default_current_is_latest_run_matching_baseline_tasks(tmp_path, baselin
     assert check(baseline, None) == 0
     (runs / "old" / "metrics.json").unlink()
     newer_bad.unlink()
-    with pytest.raises(LLMRecError, match="no run covers the baseline's tasks"):
+    with pytest.raises(LLMRecError, match="no run of .* covers the baseline's tasks"):
         check(baseline, None)
+
+
+def test_current_folder_of_runs_means_its_latest_run_of_the_baselines_model(tmp_path, baseline):
+    runs = tmp_path / "gate"
+    mine = write(runs / "a" / "metrics.json", record("a"))
+    other_model = {**with_value(record("b"), "direct", "hr@10", 0.05), "model": "someone-else"}
+    newest = write(runs / "b" / "metrics.json", other_model)
+    os.utime(mine, (newest.stat().st_mtime - 100,) * 2)
+    assert check(baseline, runs) == 0  # the newest run is another model's: not compared
 
 
 def test_update_writes_current_metrics_to_baseline(tmp_path, baseline, capsys):

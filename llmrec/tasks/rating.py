@@ -14,6 +14,8 @@ def build(prepared, options: SampleOptions) -> list[Sample]:
     train_by_user = {u: list(zip(g["item"].tolist(), g["rating"].tolist()))
                      for u, g in train.groupby("user", sort=False)}
     targets = ratings[ratings["split"] == options.split]
+    if options.split == "train":  # finetuning: a seeded mix of users, so --limit spans many of them
+        targets = targets.sample(frac=1.0, random_state=options.seed)
     if options.limit is not None:
         targets = targets.iloc[: options.limit]  # one sample per row
     samples, ids = [], SampleIds()

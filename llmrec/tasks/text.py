@@ -25,8 +25,11 @@ def _build(task: str, prepared, options: SampleOptions, reference: Callable[[dic
     train_by_user: dict[int, list[dict]] = {}
     for r in rows(reviews[reviews["split"] == "train"]):
         train_by_user.setdefault(r["user"], []).append(r)
+    targets = reviews[reviews["split"] == options.split]
+    if options.split == "train":  # finetuning: a seeded mix of users, so --limit spans many of them
+        targets = targets.sample(frac=1.0, random_state=options.seed)
     samples, ids = [], SampleIds()
-    for row in rows(reviews[reviews["split"] == options.split]):
+    for row in rows(targets):
         answer = reference(row)
         if not answer or not row["text"]:
             continue  # nothing to compare against
