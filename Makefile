@@ -37,7 +37,7 @@ gate: setup
 	$(BIN)/llmrec check --baseline results/baselines/itemknn.json --current $(GATE)
 	$(BIN)/llmrec bench --model mf --task rating --output $(GATE)
 	$(BIN)/llmrec check --baseline results/baselines/mf.json --current $(GATE)
-	$(BIN)/llmrec bench --model smollm2 --task rating,direct --limit 20 --output $(GATE)
+	$(BIN)/llmrec bench --model smollm2 --task rating,review --limit 20 --output $(GATE)
 	$(BIN)/llmrec check --baseline results/baselines/smollm2.json --current $(GATE)
 
 report: setup

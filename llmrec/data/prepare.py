@@ -25,6 +25,7 @@ import pandas as pd
 
 from llmrec.data.model import Dataset, Prepared
 from llmrec.errors import LLMRecError
+from llmrec.hashing import sha256_file
 
 FORMAT_VERSION = "llmrec-prepared/1"
 HASH_TABLE = ".source-hashes.json"
@@ -52,14 +53,6 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")[:64] or "dataset"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class SourceHashes:
     """sha256 of source files, remembered by (path, size, mtime) so warm calls skip re-hashing.
     The table is written only by `save()`, after a successful preparation."""
@@ -78,7 +71,7 @@ class SourceHashes:
         entry = self.table.get(key)
         if isinstance(entry, dict) and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
             return entry["sha256"]
-        sha = file_sha256(path)
+        sha = sha256_file(path)
         self.table[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
         self.changed = True
         return sha
@@ -416,7 +409,7 @@ def write_prepared(prepared: Prepared, folder: Path, manifest: dict) -> None:
             _text_columns(getattr(prepared, frame_name)).to_parquet(tmp / f"{frame_name}.parquet", index=False)
         np.save(tmp / "negatives.npy", prepared.negatives, allow_pickle=False)
         written = sorted(p.name for p in tmp.iterdir())
-        manifest = {**manifest, "files": {n: file_sha256(tmp / n) for n in written}}
+        manifest = {**manifest, "files": {n: sha256_file(tmp / n) for n in written}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if folder.exists():  # refresh, or a damaged earlier copy
             stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
@@ -440,7 +433,7 @@ def read_prepared(folder: Path, expected_fingerprint: str, verify: bool = True) 
         if manifest.get("format") != FORMAT_VERSION or manifest.get("fingerprint") != expected_fingerprint:
             return None
         files = manifest["files"]
-        if verify and any(file_sha256(folder / n) != sha for n, sha in files.items()):
+        if verify and any(sha256_file(folder / n) != sha for n, sha in files.items()):
             return None
         frames = {n: pd.read_parquet(folder / f"{n}.parquet") for n in FRAMES}
         negatives = np.load(folder / "negatives.npy", allow_pickle=False)
