@@ -165,8 +165,10 @@ def _describe(p) -> None:
             split = frame["split"].value_counts().to_dict()
             typer.echo(f"  {label:12} {len(frame):>8}  " + "  ".join(f"{k} {split.get(k, 0)}" for k in
                                                                       ("train", "valid", "test")))
+    shown = {"interactions", "ratings", "reviews", "items"}
     for k, v in p.stats.items():
-        typer.echo(f"  {k}: {v}")
+        if k not in shown and not k.endswith("_split"):  # those are in the lines above
+            typer.echo(f"  {k}: {v}")
 
 
 @app.command()

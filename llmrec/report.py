@@ -244,6 +244,10 @@ class Group:
             notes.append(f"{candidates[0]} candidates per user")
         elif candidates:
             notes.append("warning: rows use different candidate counts (" + ", ".join(map(str, candidates)) + ")")
+        over = [o for o in self.distinct("ranking_over") if o]
+        if "catalog" in over:
+            notes.append("ranked over the whole catalog" if len(over) == 1 else
+                         "warning: some rows rank the whole catalog, others only the candidates")
         prints = [f for f in self.distinct("fingerprint") if f]
         if len(prints) == 1:
             notes.append(f"data fingerprint {prints[0][:12]}")

@@ -124,7 +124,7 @@ class Bench:
         if not samples:
             raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split")
         meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "n_samples": len(samples),
-                "candidates": c.candidates if task.kind == "ranking" else None,
+                "candidates": c.candidates if self._ranking_over(task) == "candidates" else None,
                 "ranking_over": self._ranking_over(task), "scoring": self._scoring(task),
                 "template": None, "template_hash": None, "prepared_stats": prepared.stats}
         template = None
