@@ -1,6 +1,6 @@
 """Prepare a dataset and build the samples of the tasks that use it, in a fresh process.
 
-Run by benchmarks/run.py so that peak memory (ru_maxrss) belongs to this work alone:
+Run by benchmarks/run.py so that peak memory belongs to this work alone:
 
     python benchmarks/prepare_child.py movielens-1m CACHE_DIR rating,sequential,direct
 
@@ -14,6 +14,18 @@ import resource
 import sys
 import time
 from pathlib import Path
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory. VmHWM belongs to the current address space; ru_maxrss
+    would also count the parent's memory at spawn time (Linux carries it across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def main() -> None:
@@ -32,7 +44,7 @@ def main() -> None:
         "prepare_s": ready - imported,
         "samples_s": built - ready,
         "samples": counts,
-        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux: KiB
+        "max_rss_bytes": peak_rss_bytes(),
     }))
 
 
