@@ -282,16 +282,6 @@ def adapter_base_name(resolved) -> str:
     return resolved.name if resolved.kind == "embedded" else resolved.load_id
 
 
-def weight_hash(resolved, model) -> tuple[str | None, str | None]:
-    from llmrec.backends.models import weights_sha256
-
-    if resolved.weight_hash:
-        return resolved.weight_hash, resolved.weight_hash_kind
-    if resolved.kind == "folder":
-        return weights_sha256(Path(resolved.load_id)), "files-sha256"
-    return getattr(model.config, "_commit_hash", None), "hub-revision"
-
-
 def precision() -> str:
     """bf16 where the GPU supports it, else fp16 on GPU; fp32 on CPU."""
     import torch
@@ -450,7 +440,7 @@ def finetune(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
     check_options(config)
     templates = {t.name: load_sft_template(t.name, config.template) for t in config.tasks}
 
-    from llmrec.backends.models import adapter_sha256, is_api_alias, registry, resolve_model
+    from llmrec.backends.models import adapter_sha256, is_api_alias, model_weight_hash, registry, resolve_model
 
     if is_api_alias(config.model):
         raise LLMRecError(f"--model {config.model} is an API model; finetuning needs open weights")
@@ -520,7 +510,7 @@ def finetune(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
     model.save_pretrained(str(folder))
     if tokenizer_changed:
         tokenizer.save_pretrained(str(folder))
-    hash_value, hash_kind = weight_hash(resolved, model.get_base_model())
+    hash_value, hash_kind = model_weight_hash(resolved, model.get_base_model())
     from llmrec.records import hardware, library_versions, write_json
 
     losses = loss_summary(trainer.state.log_history)

@@ -69,10 +69,23 @@ def test_rating_samples_and_few_shot_examples(movielens):
     samples = TASKS["rating"].build(movielens, SampleOptions(shots=3))
     test = movielens.ratings[movielens.ratings["split"] == "test"]
     assert len(samples) == len(test)
-    s = samples[0]
-    assert 1 <= s.reference <= 5
-    assert len(s.variables["examples"]) == 3
+    assert all(1 <= s.reference <= 5 for s in samples)
+    s = next(s for s in samples if len(s.variables["history"]) == 10)
+    assert s.variables["examples"] == s.variables["history"][-3:]
     assert all(e["item"] != s.item for e in s.variables["examples"])
+
+
+def test_rating_history_is_the_users_latest_earlier_training_ratings(movielens):
+    ratings = movielens.ratings.sort_values(["user", "timestamp"], kind="stable")
+    samples = TASKS["rating"].build(movielens, SampleOptions(limit=300))
+    assert sum(len(s.variables["history"]) == 10 for s in samples) > 200
+    for s in samples[:100]:
+        when = ratings.loc[(ratings["user"] == s.user) & (ratings["item"] == s.item), "timestamp"].iloc[0]
+        earlier = ratings[(ratings["user"] == s.user) & (ratings["split"] == "train")
+                          & (ratings["timestamp"] < when) & (ratings["item"] != s.item)]
+        # a random split leaves later ratings in train: the prompt must not see them
+        assert [(h["item"], h["rating"]) for h in s.variables["history"]] == \
+            list(zip(earlier["item"].iloc[-10:], earlier["rating"].iloc[-10:]))
 
 
 def test_zero_shot_rating_prompt_has_the_published_wording(movielens):

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import copy
 import inspect
-from pathlib import Path
 from typing import Any, Sequence
 
-from llmrec.backends.models import ResolvedModel, adapter_sha256, weights_sha256
+from llmrec.backends.models import ResolvedModel, adapter_sha256, model_weight_hash
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, Score, ScoreRequest
 
@@ -57,6 +56,22 @@ def encode_prompt(tokenizer: Any, prompt: str, chat: bool) -> tuple[list[int], b
 def continuation_ids(tokenizer: Any, continuation: str) -> list[int]:
     """A continuation is tokenised on its own, exactly as written (leading space included), no specials."""
     return list(tokenizer(continuation, add_special_tokens=False)["input_ids"]) if continuation else []
+
+
+class LocalTokenizer:
+    """Prompt encoding for the backends that hold the tokenizer (hf, vllm); remembers whether the
+    chat template was applied, for the run record."""
+
+    tokenizer: Any
+    _templated: set[bool]
+
+    def _encode(self, prompt: str, chat: bool) -> list[int]:
+        ids, applied = encode_prompt(self.tokenizer, prompt, chat)
+        self._templated.add(applied)
+        return ids
+
+    def prompt_tokens(self, prompt: str, chat: bool = True) -> int | None:
+        return len(encode_prompt(self.tokenizer, prompt, chat)[0])
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
@@ -176,7 +191,7 @@ def _make_row_stopper(tokenizer: Any, prompt_width: int, max_new: list[int], sto
     return RowStopper()
 
 
-class HFBackend:
+class HFBackend(LocalTokenizer):
     name = "hf"
 
     def __init__(self, resolved: ResolvedModel, *, batch_size: int | str = "auto", device: str = "auto",
@@ -196,7 +211,6 @@ class HFBackend:
     # ---- loading ----
 
     def _load(self):
-        import torch
         import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
@@ -246,14 +260,6 @@ class HFBackend:
 
     # ---- the Backend protocol ----
 
-    def _encode(self, prompt: str, chat: bool) -> list[int]:
-        ids, applied = encode_prompt(self.tokenizer, prompt, chat)
-        self._templated.add(applied)
-        return ids
-
-    def prompt_tokens(self, prompt: str, chat: bool = True) -> int | None:
-        return len(encode_prompt(self.tokenizer, prompt, chat)[0])
-
     @property
     def context_length(self) -> int | None:
         config = self.model.config
@@ -290,7 +296,7 @@ class HFBackend:
 
         resolved = self.resolved
         if self._weight_hash is None:
-            self._weight_hash = self._compute_weight_hash()
+            self._weight_hash = model_weight_hash(self.resolved, self.model)
         hash_value, hash_kind = self._weight_hash
         applied: bool | str | None = None
         if len(self._templated) == 1:
@@ -316,15 +322,6 @@ class HFBackend:
             "torch_version": torch.__version__,
             "transformers_version": transformers.__version__,
         }
-
-    def _compute_weight_hash(self) -> tuple[str | None, str | None]:
-        """GGUF sha256 (embedded), sha256 over a local folder's weight files, or the hub commit."""
-        resolved = self.resolved
-        if resolved.weight_hash:
-            return resolved.weight_hash, resolved.weight_hash_kind
-        if resolved.kind == "folder":
-            return weights_sha256(Path(resolved.load_id)), "files-sha256"
-        return getattr(self.model.config, "_commit_hash", None), "hub-revision"
 
     def _registry_id(self) -> str:
         from llmrec.backends.models import registry

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Mapping, Sequence
 
-from llmrec.backends.hf import continuation_ids, encode_prompt, has_chat_template, truncate_at_stop
+from llmrec.backends.hf import LocalTokenizer, continuation_ids, has_chat_template, truncate_at_stop
 from llmrec.backends.models import ResolvedModel, adapter_sha256, weights_sha256
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, Score, ScoreRequest
@@ -83,7 +83,7 @@ def continuation_score(prompt_logprobs: Sequence[Mapping[int, Any] | None], toke
     return Score(total, len(token_ids) - prompt_length)
 
 
-class VLLMBackend:
+class VLLMBackend(LocalTokenizer):
     name = "vllm"
 
     def __init__(self, resolved: ResolvedModel, *, tensor_parallel_size: int = 1, dtype: str = "auto",
@@ -111,14 +111,6 @@ class VLLMBackend:
         else:
             self.lora = None
         self._templated: set[bool] = set()
-
-    def _encode(self, prompt: str, chat: bool) -> list[int]:
-        ids, applied = encode_prompt(self.tokenizer, prompt, chat)
-        self._templated.add(applied)
-        return ids
-
-    def prompt_tokens(self, prompt: str, chat: bool = True) -> int | None:
-        return len(encode_prompt(self.tokenizer, prompt, chat)[0])
 
     @property
     def context_length(self) -> int | None:

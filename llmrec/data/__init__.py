@@ -108,20 +108,13 @@ def source_files(name: str) -> list[Path]:
     return []
 
 
-def prepare_dataset(
-    name: str,
-    *,
-    seed: int = 2023,
-    negatives: int = 99,
-    kcore: int = 5,
-    cache_dir: Path | None = None,
-    refresh: bool = False,
-) -> "Prepared":
-    """Load and split `name` deterministically, or read the cached result. The cache lives in
-    `cache_dir` (default: $LLMREC_DATA_DIR/prepared, else ./data/prepared)."""
+def prepare_dataset(name: str, **settings) -> "Prepared":
+    """Load and split `name` deterministically, or read the cached result. Settings (seed, negatives,
+    kcore, cache_dir, refresh) are those of `prepare.prepare_cached`; the cache lives in `cache_dir`
+    (default: $LLMREC_DATA_DIR/prepared, else ./data/prepared)."""
     from llmrec.data.prepare import prepare_cached
 
-    return prepare_cached(name, seed=seed, negatives=negatives, kcore=kcore, cache_dir=cache_dir, refresh=refresh)
+    return prepare_cached(name, **settings)
 
 
 __all__ = ["DATASETS", "SOURCE_FORMATS", "load_dataset", "prepare_dataset", "source_files"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmrec.tasks.base import HISTORY_LENGTH, SampleIds, SampleOptions, Task
+from llmrec.tasks.base import SampleIds, SampleOptions, Task, earlier_rows
 from llmrec.types import Sample
 
 
@@ -11,17 +11,20 @@ def build(prepared, options: SampleOptions) -> list[Sample]:
     title = prepared.items["title"].to_dict()
     category = prepared.items["category"].to_dict()
     train = ratings[ratings["split"] == "train"]
-    train_by_user = {u: list(zip(g["item"].tolist(), g["rating"].tolist()))
-                     for u, g in train.groupby("user", sort=False)}
     targets = ratings[ratings["split"] == options.split]
     if options.split == "train":  # finetuning: a seeded mix of users, so --limit spans many of them
         targets = targets.sample(frac=1.0, random_state=options.seed)
     if options.limit is not None:
         targets = targets.iloc[: options.limit]  # one sample per row
+    train_item, train_rating = train["item"].tolist(), train["rating"].tolist()
+    pasts = earlier_rows(train, targets)
+    # one shared, read-only entry per training row: the histories of a user's targets overlap
+    entries = {j: {"item": train_item[j], "title": title[train_item[j]], "category": category[train_item[j]],
+                   "rating": train_rating[j]} for j in {j for past in pasts for j in past}}
     samples, ids = [], SampleIds()
-    for user, item, rating in zip(targets["user"].tolist(), targets["item"].tolist(), targets["rating"].tolist()):
-        past = [(i, r) for i, r in train_by_user.get(user, ()) if i != item][-HISTORY_LENGTH:]
-        history = [{"item": i, "title": title[i], "category": category[i], "rating": r} for i, r in past]
+    for user, item, rating, past in zip(targets["user"].tolist(), targets["item"].tolist(),
+                                        targets["rating"].tolist(), pasts):
+        history = [entries[j] for j in past]
         variables = {
             "user": user,
             "item": item,

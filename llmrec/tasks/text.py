@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from llmrec.tasks.base import HISTORY_LENGTH, SampleIds, SampleOptions, Task, first_sentence
+from llmrec.tasks.base import SampleIds, SampleOptions, Task, earlier_rows, first_sentence
 from llmrec.types import Sample
 
 REVIEW_FIELDS = ["user", "item", "rating", "text", "summary", "explanation"]
@@ -21,20 +21,18 @@ def explanation_of(review: dict) -> str:
 def _build(task: str, prepared, options: SampleOptions, reference: Callable[[dict], str],
            variables: Callable[[dict, list[dict]], dict]) -> list[Sample]:
     reviews = prepared.reviews.sort_values(["user", "timestamp"], kind="stable")
-    rows = lambda frame: frame[REVIEW_FIELDS].to_dict("records")  # noqa: E731
-    train_by_user: dict[int, list[dict]] = {}
-    for r in rows(reviews[reviews["split"] == "train"]):
-        train_by_user.setdefault(r["user"], []).append(r)
+    train = reviews[reviews["split"] == "train"]
     targets = reviews[reviews["split"] == options.split]
     if options.split == "train":  # finetuning: a seeded mix of users, so --limit spans many of them
         targets = targets.sample(frac=1.0, random_state=options.seed)
+    train_rows = train[REVIEW_FIELDS].to_dict("records")
     samples, ids = [], SampleIds()
-    for row in rows(targets):
+    # the user's latest earlier training reviews of other items (never the target itself)
+    for row, past in zip(targets[REVIEW_FIELDS].to_dict("records"), earlier_rows(train, targets)):
         answer = reference(row)
         if not answer or not row["text"]:
             continue  # nothing to compare against
-        # the user's latest training reviews of other items (never the target itself, also when finetuning)
-        past = [r for r in train_by_user.get(row["user"], ()) if r["item"] != row["item"]][-HISTORY_LENGTH:]
+        past = [train_rows[j] for j in past]
         v = {"user": int(row["user"]), "item": int(row["item"]), **variables(row, past)}
         v["examples"] = [variables(r, [])["example"] for r in past[-options.shots:]] if options.shots else []
         samples.append(Sample(task, ids(f"u{row['user']}-i{row['item']}"), v["user"], v["item"], v, answer))
