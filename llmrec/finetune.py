@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -436,6 +437,16 @@ def loss_summary(log_history: list[dict]) -> dict[str, Any]:
 
 def finetune(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
     """Train a LoRA adapter; returns its folder and manifest."""
+    with warnings.catch_warnings():
+        # Library noise a user can do nothing about: peft looks for config.json under the adapter's
+        # base_model_name_or_path (a registry alias here, not a path) to see whether the vocabulary
+        # changed (llmrec never resizes it); the Trainer calls a deprecated method of its own.
+        for message in ("Could not find a config file in", "Unable to fetch remote file", "`is_gradient_checkpointing`"):
+            warnings.filterwarnings("ignore", message=message)
+        return _train(config)
+
+
+def _train(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
     started = time.perf_counter()
     check_options(config)
     templates = {t.name: load_sft_template(t.name, config.template) for t in config.tasks}

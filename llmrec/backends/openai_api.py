@@ -274,7 +274,8 @@ class OpenAIBackend:
         if isinstance(exc, LLMRecError):
             return exc
         if isinstance(exc, openai.APITimeoutError):
-            if type(exc.__cause__).__name__ == "ConnectTimeout":  # aiohttp reports a refused connection so
+            # the aiohttp transport reports a refused connection as a connect timeout
+            if type(exc.__cause__).__name__ == "ConnectTimeout":
                 return TransientError(f"cannot connect to {self._where}")
             return TransientError(f"no answer from {self._where} within {self.timeout:g} s")
         if isinstance(exc, openai.APIConnectionError):
