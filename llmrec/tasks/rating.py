@@ -17,14 +17,14 @@ def build(prepared, options: SampleOptions) -> list[Sample]:
     if options.limit is not None:
         targets = targets.iloc[: options.limit]  # one sample per row
     train_item, train_rating = train["item"].tolist(), train["rating"].tolist()
-    pasts = earlier_rows(train, targets)
-    # one shared, read-only entry per training row: the histories of a user's targets overlap
-    entries = {j: {"item": train_item[j], "title": title[train_item[j]], "category": category[train_item[j]],
-                   "rating": train_rating[j]} for j in {j for past in pasts for j in past}}
+    # one shared, read-only history entry per (item, rating): building a dict per entry dominated
+    entries = {key: {"item": key[0], "title": title[key[0]], "category": category[key[0]], "rating": key[1]}
+               for key in set(zip(train_item, train_rating))}
+    keys = list(zip(train_item, train_rating))
     samples, ids = [], SampleIds()
     for user, item, rating, past in zip(targets["user"].tolist(), targets["item"].tolist(),
-                                        targets["rating"].tolist(), pasts):
-        history = [entries[j] for j in past]
+                                        targets["rating"].tolist(), earlier_rows(train, targets)):
+        history = [entries[keys[j]] for j in past]
         variables = {
             "user": user,
             "item": item,
