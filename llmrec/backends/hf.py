@@ -59,12 +59,15 @@ def continuation_ids(tokenizer: Any, continuation: str) -> list[int]:
     return list(tokenizer(continuation, add_special_tokens=False)["input_ids"]) if continuation else []
 
 
-class LocalTokenizer:
-    """Prompt encoding for the backends that hold the tokenizer (hf, vllm); remembers whether the
-    chat template was applied, for the run record."""
+class LocalBackend:
+    """What the backends holding the model in this process (hf, vllm) share: prompt encoding, and
+    the run record's description of the model (weights, adapter, chat template)."""
 
+    name: str
+    resolved: ResolvedModel
     tokenizer: Any
-    _templated: set[bool]
+    _templated: set[bool]  # whether each encoded prompt got the chat template
+    _weight_hash: tuple[str | None, str | None] | None = None
 
     def _encode(self, prompt: str, chat: bool) -> list[int]:
         ids, applied = encode_prompt(self.tokenizer, prompt, chat)
@@ -73,6 +76,22 @@ class LocalTokenizer:
 
     def prompt_tokens(self, prompt: str, chat: bool = True) -> int | None:
         return len(encode_prompt(self.tokenizer, prompt, chat)[0])
+
+    def _model_record(self, model: Any = None) -> dict[str, Any]:
+        resolved = self.resolved
+        if self._weight_hash is None:  # hashing a weights folder takes a while: once per backend
+            self._weight_hash = model_weight_hash(resolved, model)
+        applied = next(iter(self._templated)) if len(self._templated) == 1 else ("mixed" if self._templated else None)
+        return {
+            "backend": self.name,
+            "model": resolved.name,
+            "weight_hash": self._weight_hash[0],
+            "weight_hash_kind": self._weight_hash[1],
+            "adapter": str(resolved.adapter) if resolved.adapter else None,
+            "adapter_sha256": adapter_sha256(resolved.adapter) if resolved.adapter else None,
+            "chat_template_available": has_chat_template(self.tokenizer),
+            "chat_template_applied": applied,
+        }
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
@@ -192,7 +211,7 @@ def _make_row_stopper(tokenizer: Any, prompt_width: int, max_new: list[int], sto
     return RowStopper()
 
 
-class HFBackend(LocalTokenizer):
+class HFBackend(LocalBackend):
     name = "hf"
 
     def __init__(self, resolved: ResolvedModel, *, batch_size: int | str = "auto", device: str = "auto",
@@ -207,7 +226,6 @@ class HFBackend(LocalTokenizer):
         torch.manual_seed(seed)
         self.tokenizer, self.model = self._load()
         self._templated: set[bool] = set()
-        self._weight_hash: tuple[str | None, str | None] | None = None
 
     # ---- loading ----
 
@@ -298,25 +316,10 @@ class HFBackend(LocalTokenizer):
         import transformers
 
         resolved = self.resolved
-        if self._weight_hash is None:
-            self._weight_hash = model_weight_hash(self.resolved, self.model)
-        hash_value, hash_kind = self._weight_hash
-        applied: bool | str | None = None
-        if len(self._templated) == 1:
-            applied = next(iter(self._templated))
-        elif self._templated:
-            applied = "mixed"
         return {
-            "backend": self.name,
-            "model": resolved.name,
-            "model_id": self.resolved.load_id if resolved.kind != "embedded" else self._registry_id(),
+            **self._model_record(self.model),
+            "model_id": resolved.load_id if resolved.kind != "embedded" else self._registry_id(),
             "weights": resolved.load_id,
-            "weight_hash": hash_value,
-            "weight_hash_kind": hash_kind,
-            "adapter": str(resolved.adapter) if resolved.adapter else None,
-            "adapter_sha256": adapter_sha256(resolved.adapter) if resolved.adapter else None,
-            "chat_template_available": has_chat_template(self.tokenizer),
-            "chat_template_applied": applied,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
             "torch_threads": torch.get_num_threads(),

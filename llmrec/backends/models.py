@@ -221,14 +221,14 @@ def check_adapter_base(adapter_dir: Path, resolved: ResolvedModel) -> None:
                       f"but the model loaded is '{resolved.name}'")
 
 
-def model_weight_hash(resolved: "ResolvedModel", model) -> tuple[str | None, str | None]:
-    """(hash, kind) of a loaded model's weights: the GGUF sha256 (embedded), a sha256 over a local
-    folder's weight files, or the hub commit."""
+def model_weight_hash(resolved: "ResolvedModel", model=None) -> tuple[str | None, str | None]:
+    """(hash, kind) of a model's weights: the GGUF sha256 (embedded), a sha256 over a local folder's
+    weight files, or the hub commit (from the loaded transformers model, when there is one)."""
     if resolved.weight_hash:
         return resolved.weight_hash, resolved.weight_hash_kind
     if resolved.kind == "folder":
         return weights_sha256(Path(resolved.load_id)), "files-sha256"
-    return getattr(model.config, "_commit_hash", None), "hub-revision"
+    return getattr(getattr(model, "config", None), "_commit_hash", None), "hub-revision"
 
 
 def adapter_sha256(adapter_dir: Path) -> str | None:

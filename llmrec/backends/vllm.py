@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Mapping, Sequence
 
-from llmrec.backends.hf import LocalTokenizer, continuation_ids, has_chat_template, truncate_at_stop
-from llmrec.backends.models import ResolvedModel, adapter_sha256, weights_sha256
+from llmrec.backends.hf import LocalBackend, continuation_ids, truncate_at_stop
+from llmrec.backends.models import ResolvedModel
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, Score, ScoreRequest
 
@@ -83,7 +83,7 @@ def continuation_score(prompt_logprobs: Sequence[Mapping[int, Any] | None], toke
     return Score(total, len(token_ids) - prompt_length)
 
 
-class VLLMBackend(LocalTokenizer):
+class VLLMBackend(LocalBackend):
     name = "vllm"
 
     def __init__(self, resolved: ResolvedModel, *, tensor_parallel_size: int = 1, dtype: str = "auto",
@@ -146,28 +146,10 @@ class VLLMBackend(LocalTokenizer):
     def info(self) -> dict[str, Any]:
         import vllm
 
-        resolved = self.resolved
-        if resolved.weight_hash:
-            weight_hash, kind = resolved.weight_hash, resolved.weight_hash_kind
-        elif resolved.kind == "folder":
-            from pathlib import Path
-
-            weight_hash, kind = weights_sha256(Path(resolved.load_id)), "files-sha256"
-        else:
-            weight_hash, kind = None, "hub-revision"
         config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
-        applied: bool | str | None = next(iter(self._templated)) if len(self._templated) == 1 else (
-            "mixed" if self._templated else None)
         return {
-            "backend": self.name,
-            "model": resolved.name,
-            "model_id": resolved.load_id,
-            "weight_hash": weight_hash,
-            "weight_hash_kind": kind,
-            "adapter": str(resolved.adapter) if resolved.adapter else None,
-            "adapter_sha256": adapter_sha256(resolved.adapter) if resolved.adapter else None,
-            "chat_template_available": has_chat_template(self.tokenizer),
-            "chat_template_applied": applied,
+            **self._model_record(),
+            "model_id": self.resolved.load_id,
             "dtype": str(getattr(config, "dtype", "auto")).removeprefix("torch."),
             "device": "cuda",
             "tensor_parallel_size": self.tensor_parallel_size,
