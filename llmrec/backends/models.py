@@ -101,7 +101,7 @@ def _convert_gguf(gguf: Path, gguf_sha: str, target: Path) -> None:
         raise LLMRecError(f"converting {gguf.name} needs transformers: {exc}") from exc
     if importlib.util.find_spec("gguf") is None:
         raise LLMRecError(f"{gguf}: reading GGUF weights needs the gguf package; run: pip install gguf")
-    print(f"llmrec: converting {gguf.name} to safetensors in {target} (first use only, about a minute)",
+    print(f"llmrec: converting {gguf.name} to safetensors in {target} (first use only, a few seconds)",
           file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".smollm2-partial-", dir=target.parent))
