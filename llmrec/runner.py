@@ -300,10 +300,17 @@ class progress:
                             TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
                             transient=False)
         self.task = self.bar.add_task(label, total=total)
+        self.label, self.total, self.done = label, total, 0
 
     def __enter__(self):
         self.bar.start()
-        return lambda n: self.bar.advance(self.task, n)
+        return self.advance
+
+    def advance(self, n: int) -> None:
+        self.bar.advance(self.task, n)
+        self.done += n
+        if not self.bar.console.is_terminal:  # a log file gets a line per batch: rich draws only at the end
+            self.bar.console.print(f"{self.label}: {self.done}/{self.total}", highlight=False)
 
     def __exit__(self, *exc):
         self.bar.stop()
