@@ -300,7 +300,6 @@ class progress:
                             TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
                             transient=False)
         self.task = self.bar.add_task(label, total=total)
-        self.label, self.total, self.done = label, total, 0
 
     def __enter__(self):
         self.bar.start()
@@ -308,9 +307,9 @@ class progress:
 
     def advance(self, n: int) -> None:
         self.bar.advance(self.task, n)
-        self.done += n
         if not self.bar.console.is_terminal:  # a log file gets a line per batch: rich draws only at the end
-            self.bar.console.print(f"{self.label}: {self.done}/{self.total}", highlight=False)
+            task = self.bar.tasks[0]
+            self.bar.console.print(f"{task.description}: {task.completed:.0f}/{task.total:.0f}", highlight=False)
 
     def __exit__(self, *exc):
         self.bar.stop()

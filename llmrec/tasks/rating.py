@@ -18,9 +18,9 @@ def build(prepared, options: SampleOptions) -> list[Sample]:
         targets = targets.iloc[: options.limit]  # one sample per row
     train_item, train_rating = train["item"].tolist(), train["rating"].tolist()
     # one shared, read-only history entry per (item, rating): building a dict per entry dominated
-    entries = {key: {"item": key[0], "title": title[key[0]], "category": category[key[0]], "rating": key[1]}
-               for key in set(zip(train_item, train_rating))}
     keys = list(zip(train_item, train_rating))
+    entries = {key: {"item": key[0], "title": title[key[0]], "category": category[key[0]], "rating": key[1]}
+               for key in set(keys)}
     samples, ids = [], SampleIds()
     for user, item, rating, past in zip(targets["user"].tolist(), targets["item"].tolist(),
                                         targets["rating"].tolist(), earlier_rows(train, targets)):

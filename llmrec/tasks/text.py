@@ -28,11 +28,11 @@ def _build(task: str, prepared, options: SampleOptions, reference: Callable[[dic
     train_rows = train[REVIEW_FIELDS].to_dict("records")
     samples, ids = [], SampleIds()
     # the user's latest earlier training reviews of other items (never the target itself)
-    for row, past in zip(targets[REVIEW_FIELDS].to_dict("records"), earlier_rows(train, targets)):
+    for row, earlier in zip(targets[REVIEW_FIELDS].to_dict("records"), earlier_rows(train, targets)):
         answer = reference(row)
         if not answer or not row["text"]:
             continue  # nothing to compare against
-        past = [train_rows[j] for j in past]
+        past = [train_rows[j] for j in earlier]
         v = {"user": int(row["user"]), "item": int(row["item"]), **variables(row, past)}
         v["examples"] = [variables(r, [])["example"] for r in past[-options.shots:]] if options.shots else []
         samples.append(Sample(task, ids(f"u{row['user']}-i{row['item']}"), v["user"], v["item"], v, answer))
