@@ -197,7 +197,9 @@ def test_cache_location_follows_llmrec_cache(monkeypatch, tmp_path):
 # ---- tiny model: exact behaviour of generation and scoring ----
 
 def test_batched_greedy_equals_hand_decoding(tiny):
-    prompts = ["Hi", "A much longer prompt with many more tokens in it than the others", "Rate it", "Three"]
+    # The long prompt (about 300 tokens) is prefilled in several chunks next to short left-padded ones.
+    long = "The user watched " + ", ".join(f"Movie {k} ({1950 + k})" for k in range(40)) + ". Next?"
+    prompts = ["Hi", long, "Rate it", "Three"]
     requests = [GenerateRequest(p, max_new_tokens=8, chat=k % 2 == 0) for k, p in enumerate(prompts)]
     outputs = tiny.generate(requests)  # one batch of 4, left-padded
     for request, output in zip(requests, outputs):
