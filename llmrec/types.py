@@ -7,7 +7,36 @@ rendered from it; the task parses the raw text into a `Prediction`; metrics read
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+
+
+class LazyVariables(Mapping[str, Any]):
+    """A sample's template variables, built on first read.
+
+    A dataset yields far more samples than a run renders (--limit, resumed runs, classic models that
+    need no prompt), and building every sample's history and candidate titles up front dominated
+    preparing a large dataset. The build is deterministic, so when it happens changes nothing.
+    """
+
+    __slots__ = ("_build", "_values")
+
+    def __init__(self, build: Callable[[], dict[str, Any]]):
+        self._build: Callable[[], dict[str, Any]] | None = build
+        self._values: dict[str, Any] | None = None
+
+    def _resolved(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values, self._build = self._build(), None  # type: ignore[misc]
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._resolved()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._resolved())
+
+    def __len__(self) -> int:
+        return len(self._resolved())
 
 
 @dataclass(frozen=True)
@@ -16,9 +45,14 @@ class Sample:
     sample_id: str  # stable across runs: resume and comparisons key on it
     user: int  # remapped user id
     item: int | None  # remapped target item id (None when the task has no single target)
-    variables: dict[str, Any] = field(hash=False)  # what prompt templates may use
+    variables: Mapping[str, Any] = field(hash=False)  # what prompt templates may use (maybe LazyVariables)
     reference: Any = field(hash=False)  # rating (float), target item id (int) or text (str)
-    candidates: tuple[int, ...] | None = None  # ranking tasks: candidate item ids, already shuffled
+
+    @property
+    def candidates(self) -> tuple[int, ...] | None:
+        """Ranking tasks: the candidate item ids, in the order the prompt lists them."""
+        entries = self.variables.get("candidates")
+        return None if entries is None else tuple(entry["item"] for entry in entries)
 
 
 @dataclass

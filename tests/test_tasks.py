@@ -55,6 +55,19 @@ def test_samples_are_deterministic_and_limit_is_a_prefix(movielens):
     assert [(s.sample_id, s.candidates) for s in a] == [(s.sample_id, s.candidates) for s in b[:30]]
 
 
+@pytest.mark.parametrize("task", ["rating", "sequential", "direct"])
+def test_variables_are_built_on_first_read_and_do_not_depend_on_read_order(movielens, task):
+    forward = TASKS[task].build(movielens, SampleOptions(limit=40, shots=1))
+    backward = TASKS[task].build(movielens, SampleOptions(limit=40, shots=1))
+    assert all(s.variables._values is None for s in forward)  # nothing built yet
+    read_backward = [dict(s.variables) for s in reversed(backward)][::-1]
+    assert [dict(s.variables) for s in forward] == read_backward
+    assert all(s.variables._values is not None for s in forward)
+    first = forward[0]
+    assert {**first.variables} == dict(first.variables) and "history" in first.variables
+    assert first.variables.get("no such variable") is None
+
+
 def test_training_samples_never_come_from_valid_or_test(movielens):
     inter = movielens.interactions
     held_out = set(zip(inter.loc[inter["split"] != "train", "user"], inter.loc[inter["split"] != "train", "item"]))

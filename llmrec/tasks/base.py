@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,24 @@ class Task:
     default_dataset: str
     description: str
     build: Callable[..., list[Sample]]  # (prepared, options) -> samples
+
+
+def builds_samples(build: Callable[..., list[Sample]]) -> Callable[..., list[Sample]]:
+    """Runs a sample builder with the cyclic garbage collector paused: samples are many small objects
+    that live as long as the run, and collections triggered while they are created walk all of them
+    again and again (ML-1M's 100k rating samples: 1.1 s -> 0.45 s)."""
+
+    @functools.wraps(build)
+    def paused(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return build(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
 
 
 def order_candidates(target: int, negatives: np.ndarray, order: str, rng: np.random.Generator) -> tuple[int, ...]:
@@ -66,33 +86,41 @@ class SampleIds:
         return base if n == 0 else f"{base}-{n + 1}"
 
 
-def earlier_rows(history: pd.DataFrame, targets: pd.DataFrame, length: int = HISTORY_LENGTH) -> list[list[int]]:
-    """For each target row, the positions in `history` (sorted by user, timestamp) of the user's latest
-    `length` rows dated strictly before the target, of other items, oldest first.
+def by_user_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by (user, timestamp), ties in their current order. Prepared frames already are."""
+    users, times = frame["user"].to_numpy(), frame["timestamp"].to_numpy()
+    steps = np.diff(users)
+    if (steps >= 0).all() and ((steps > 0) | (np.diff(times) >= 0)).all():
+        return frame
+    return frame.sort_values(["user", "timestamp"], kind="stable")
 
-    A random split puts some of a user's later ratings in train; showing them would let the prompt
-    see the future, so a history is the user's behaviour as it was when the target happened.
-    """
-    h_user, h_time, h_item = (history[c].to_numpy() for c in ("user", "timestamp", "item"))
-    t_user, t_time, t_item = (targets[c].to_numpy() for c in ("user", "timestamp", "item"))
+
+def history_bounds(history: pd.DataFrame, targets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """For each target row, [start, end): the user's rows in `history` (ordered by user, timestamp)
+    dated strictly before the target. `earlier_rows` picks the history from them."""
+    h_user, h_time = history["user"].to_numpy(), history["timestamp"].to_numpy()
+    t_user, t_time = targets["user"].to_numpy(), targets["timestamp"].to_numpy()
     # (user, time) as one sortable int64 key: times ranked densely, so any timestamp range fits
     times, rank = np.unique(np.concatenate([h_time, t_time]), return_inverse=True)
     width = np.int64(len(times) + 1)
     h_key = h_user.astype(np.int64) * width + rank[: len(h_time)]
     t_key = t_user.astype(np.int64) * width + rank[len(h_time):]
-    starts = np.searchsorted(h_user, t_user, "left").tolist()
-    ends = np.searchsorted(h_key, t_key, "left").tolist()  # first row at or after the target's time
-    items = h_item.tolist()
-    rows = []
-    for start, end, item in zip(starts, ends, t_item.tolist()):
-        window = range(max(start, end - length), end)
-        if item not in items[window.start:end]:
-            rows.append(list(window))
-            continue
-        picked, j = [], end - 1  # the target item recurs in the window (review data): walk back past it
-        while j >= start and len(picked) < length:
-            if items[j] != item:
-                picked.append(j)
-            j -= 1
-        rows.append(picked[::-1])
-    return rows
+    return np.searchsorted(h_user, t_user, "left"), np.searchsorted(h_key, t_key, "left")
+
+
+def earlier_rows(items: Sequence[int], start: int, end: int, target: int, length: int = HISTORY_LENGTH) -> list[int]:
+    """Positions in `items` of the latest `length` rows in [start, end) of other items than `target`,
+    oldest first: a user's history as it was when the target happened.
+
+    A random split puts some of a user's later ratings in train; showing them would let the prompt
+    see the future, so histories end before the target (see `history_bounds`).
+    """
+    window = range(max(start, end - length), end)
+    if target not in items[window.start:end]:
+        return list(window)
+    picked, j = [], end - 1  # the target item recurs in the window (review data): walk back past it
+    while j >= start and len(picked) < length:
+        if items[j] != target:
+            picked.append(j)
+        j -= 1
+    return picked[::-1]

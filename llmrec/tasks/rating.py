@@ -2,39 +2,73 @@
 
 from __future__ import annotations
 
-from llmrec.tasks.base import SampleIds, SampleOptions, Task, earlier_rows
-from llmrec.types import Sample
+from functools import cached_property, partial
+
+from llmrec.tasks.base import (SampleIds, SampleOptions, Task, builds_samples, by_user_time, earlier_rows,
+                               history_bounds)
+from llmrec.types import LazyVariables, Sample
 
 
+class _Variables:
+    """Builds one sample's template variables from the training ratings, on first read."""
+
+    def __init__(self, train, items, shots: int):
+        self.train, self.catalog, self.shots = train, items, shots
+        self.entries: dict[tuple[int, float], dict] = {}  # one shared, read-only entry per (item, rating)
+
+    @cached_property
+    def title(self) -> dict[int, str]:
+        return self.catalog["title"].to_dict()
+
+    @cached_property
+    def category(self) -> dict[int, str]:
+        return self.catalog["category"].to_dict()
+
+    @cached_property
+    def items(self) -> list[int]:
+        return self.train["item"].tolist()
+
+    @cached_property
+    def ratings(self) -> list[float]:
+        return self.train["rating"].tolist()
+
+    def entry(self, j: int) -> dict:
+        key = (self.items[j], self.ratings[j])
+        if key not in self.entries:
+            item = key[0]
+            self.entries[key] = {"item": item, "title": self.title[item], "category": self.category[item],
+                                 "rating": key[1]}
+        return self.entries[key]
+
+    def __call__(self, user: int, item: int, start: int, end: int) -> dict:
+        history = [self.entry(j) for j in earlier_rows(self.items, start, end, item)]
+        return {
+            "user": user,
+            "item": item,
+            "title": self.title[item],
+            "category": self.category[item],
+            "history": history,
+            "examples": history[-self.shots:] if self.shots else [],
+        }
+
+
+@builds_samples
 def build(prepared, options: SampleOptions) -> list[Sample]:
-    ratings = prepared.ratings.sort_values(["user", "timestamp"], kind="stable")
-    title = prepared.items["title"].to_dict()
-    category = prepared.items["category"].to_dict()
-    train = ratings[ratings["split"] == "train"]
-    targets = ratings[ratings["split"] == options.split]
+    ratings = by_user_time(prepared.ratings)
+    split, ratings = ratings["split"], ratings[["user", "item", "rating", "timestamp"]]
+    train = ratings[(split == "train").to_numpy()]
+    targets = ratings[(split == options.split).to_numpy()]
     if options.split == "train":  # finetuning: a seeded mix of users, so --limit spans many of them
         targets = targets.sample(frac=1.0, random_state=options.seed)
     if options.limit is not None:
         targets = targets.iloc[: options.limit]  # one sample per row
-    train_item, train_rating = train["item"].tolist(), train["rating"].tolist()
-    # one shared, read-only history entry per (item, rating): building a dict per entry dominated
-    keys = list(zip(train_item, train_rating))
-    entries = {key: {"item": key[0], "title": title[key[0]], "category": category[key[0]], "rating": key[1]}
-               for key in set(keys)}
-    samples, ids = [], SampleIds()
-    for user, item, rating, past in zip(targets["user"].tolist(), targets["item"].tolist(),
-                                        targets["rating"].tolist(), earlier_rows(train, targets)):
-        history = [entries[keys[j]] for j in past]
-        variables = {
-            "user": user,
-            "item": item,
-            "title": title[item],
-            "category": category[item],
-            "history": history,
-            "examples": history[-options.shots:] if options.shots else [],
-        }
-        samples.append(Sample("rating", ids(f"u{user}-i{item}"), user, item, variables, float(rating)))
-    return samples
+    variables = _Variables(train, prepared.items, options.shots)
+    starts, ends = history_bounds(train, targets)
+    ids = SampleIds()
+    return [Sample("rating", ids(f"u{user}-i{item}"), user, item,
+                   LazyVariables(partial(variables, user, item, start, end)), rating)
+            for user, item, rating, start, end in zip(targets["user"].tolist(), targets["item"].tolist(),
+                                                      targets["rating"].tolist(), starts.tolist(), ends.tolist())]
 
 
 TASK = Task("rating", "rating", "movielens-100k", "Predict the star rating (1-5) a user gives an item.", build)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from llmrec.tasks.base import SampleIds, SampleOptions, Task, earlier_rows, first_sentence
+from llmrec.tasks.base import (SampleIds, SampleOptions, Task, builds_samples, by_user_time, earlier_rows,
+                               first_sentence, history_bounds)
 from llmrec.types import Sample
 
 REVIEW_FIELDS = ["user", "item", "rating", "text", "summary", "explanation"]
@@ -18,21 +19,23 @@ def explanation_of(review: dict) -> str:
     return review["explanation"] or first_sentence(review["text"])
 
 
+@builds_samples
 def _build(task: str, prepared, options: SampleOptions, reference: Callable[[dict], str],
            variables: Callable[[dict, list[dict]], dict]) -> list[Sample]:
-    reviews = prepared.reviews.sort_values(["user", "timestamp"], kind="stable")
+    reviews = by_user_time(prepared.reviews)
     train = reviews[reviews["split"] == "train"]
     targets = reviews[reviews["split"] == options.split]
     if options.split == "train":  # finetuning: a seeded mix of users, so --limit spans many of them
         targets = targets.sample(frac=1.0, random_state=options.seed)
     train_rows = train[REVIEW_FIELDS].to_dict("records")
+    train_items = train["item"].tolist()
     samples, ids = [], SampleIds()
-    # the user's latest earlier training reviews of other items (never the target itself)
-    for row, earlier in zip(targets[REVIEW_FIELDS].to_dict("records"), earlier_rows(train, targets)):
+    for row, start, end in zip(targets[REVIEW_FIELDS].to_dict("records"), *history_bounds(train, targets)):
         answer = reference(row)
         if not answer or not row["text"]:
             continue  # nothing to compare against
-        past = [train_rows[j] for j in earlier]
+        # the user's latest earlier training reviews of other items (never the target itself)
+        past = [train_rows[j] for j in earlier_rows(train_items, start, end, row["item"])]
         v = {"user": int(row["user"]), "item": int(row["item"]), **variables(row, past)}
         v["examples"] = [variables(r, [])["example"] for r in past[-options.shots:]] if options.shots else []
         samples.append(Sample(task, ids(f"u{row['user']}-i{row['item']}"), v["user"], v["item"], v, answer))
