@@ -32,9 +32,6 @@ GPU_MEMORY_FRACTION = 0.25  # of the free CUDA memory after loading
 # (masked), so very long packs waste attention work; on CPU 512 measured faster than 256 or 1024.
 CPU_PACK_TOKENS = 512
 GPU_PACK_TOKENS = 8192
-# Prompt tokens per prefill step on CPU: smaller activations stay in cache. SmolLM2, 32 prompts of
-# about 240 tokens, 2 threads: 11.3 s in one step, 10.0 s in steps of 128 (64: 11.0, 256: 11.3).
-CPU_PREFILL_CHUNK = 128
 
 
 # ---- light helpers, shared with the vLLM backend (no torch needed) ----
@@ -396,8 +393,6 @@ class HFBackend(LocalBackend):
             # A cache allocated once for the whole batch: the default one grows by concatenation, which
             # copies every row's cache at every step (SmolLM2, 64 prompts x 64 tokens: 14% slower).
             options["cache_implementation"] = "static"
-            if hasattr(self.model.generation_config, "prefill_chunk_size"):  # newer transformers only
-                options["prefill_chunk_size"] = CPU_PREFILL_CHUNK
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
