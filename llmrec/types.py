@@ -39,7 +39,7 @@ class LazyVariables(Mapping[str, Any]):
         return len(self._resolved())
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # treated as a value, but not frozen: that made building a large split 25% slower
 class Sample:
     task: str  # "rating" | "sequential" | "direct" | "explanation" | "review"
     sample_id: str  # stable across runs: resume and comparisons key on it
