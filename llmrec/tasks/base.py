@@ -34,7 +34,7 @@ class Task:
     build: Callable[..., list[Sample]]  # (prepared, options) -> samples
 
 
-def builds_samples(build: Callable[..., list[Sample]]) -> Callable[..., list[Sample]]:
+def gc_paused(build: Callable[..., list[Sample]]) -> Callable[..., list[Sample]]:
     """Runs a sample builder with the cyclic garbage collector paused: samples are many small objects
     that live as long as the run, and collections triggered while they are created walk all of them
     again and again (ML-1M's 100k rating samples: 1.1 s -> 0.45 s)."""

@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 
-from llmrec.tasks.base import (HISTORY_LENGTH, SampleOptions, Task, builds_samples, by_user_time, order_candidates,
+from llmrec.tasks.base import (HISTORY_LENGTH, SampleOptions, Task, by_user_time, gc_paused, order_candidates,
                                sample_rng)
 from llmrec.types import LazyVariables, Sample
 
@@ -53,7 +53,7 @@ class _Variables:
         }
 
 
-@builds_samples
+@gc_paused
 def _build(task: str, prepared, options: SampleOptions) -> list[Sample]:
     inter = by_user_time(prepared.interactions)
     users, split = inter["user"].to_numpy(), inter["split"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property, partial
 
-from llmrec.tasks.base import (SampleIds, SampleOptions, Task, builds_samples, by_user_time, earlier_rows,
+from llmrec.tasks.base import (SampleIds, SampleOptions, Task, by_user_time, earlier_rows, gc_paused,
                                history_bounds)
 from llmrec.types import LazyVariables, Sample
 
@@ -12,18 +12,12 @@ from llmrec.types import LazyVariables, Sample
 class _Variables:
     """Builds one sample's template variables from the training ratings, on first read."""
 
-    def __init__(self, train, items, shots: int):
-        self.train, self.catalog, self.shots = train, items, shots
+    def __init__(self, train, catalog, shots: int):
+        self.title, self.category = catalog["title"].to_dict(), catalog["category"].to_dict()
+        self.train, self.shots = train, shots
         self.entries: dict[tuple[int, float], dict] = {}  # one shared, read-only entry per (item, rating)
 
-    @cached_property
-    def title(self) -> dict[int, str]:
-        return self.catalog["title"].to_dict()
-
-    @cached_property
-    def category(self) -> dict[int, str]:
-        return self.catalog["category"].to_dict()
-
+    # The training rows as lists on first read: a run may read no sample's variables at all.
     @cached_property
     def items(self) -> list[int]:
         return self.train["item"].tolist()
@@ -52,7 +46,7 @@ class _Variables:
         }
 
 
-@builds_samples
+@gc_paused
 def build(prepared, options: SampleOptions) -> list[Sample]:
     ratings = by_user_time(prepared.ratings)
     split, ratings = ratings["split"], ratings[["user", "item", "rating", "timestamp"]]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from llmrec.tasks.base import (SampleIds, SampleOptions, Task, builds_samples, by_user_time, earlier_rows,
-                               first_sentence, history_bounds)
+from llmrec.tasks.base import (SampleIds, SampleOptions, Task, by_user_time, earlier_rows, first_sentence,
+                               gc_paused, history_bounds)
 from llmrec.types import Sample
 
 REVIEW_FIELDS = ["user", "item", "rating", "text", "summary", "explanation"]
@@ -19,7 +19,7 @@ def explanation_of(review: dict) -> str:
     return review["explanation"] or first_sentence(review["text"])
 
 
-@builds_samples
+@gc_paused
 def _build(task: str, prepared, options: SampleOptions, reference: Callable[[dict], str],
            variables: Callable[[dict, list[dict]], dict]) -> list[Sample]:
     reviews = by_user_time(prepared.reviews)
