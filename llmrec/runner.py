@@ -15,6 +15,7 @@ from llmrec.records import (FORMAT, SampleLog, git_commit, hardware, library_ver
 from llmrec.tasks import SampleOptions, Task
 from llmrec.types import GenerateRequest, Prediction, Sample, ScoreRequest
 
+LOG_EVERY_S = 10.0  # progress lines when stderr is a file
 
 @dataclass
 class BenchConfig:
@@ -300,6 +301,7 @@ class progress:
                             TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
                             transient=False)
         self.task = self.bar.add_task(label, total=total)
+        self.logged = float("-inf")
 
     def __enter__(self):
         self.bar.start()
@@ -307,7 +309,11 @@ class progress:
 
     def advance(self, n: int) -> None:
         self.bar.advance(self.task, n)
-        if not self.bar.console.is_terminal:  # a log file gets a line per batch: rich draws only at the end
+        # A log file gets a plain line now and then (rich draws the bar there only at the end); at most
+        # every LOG_EVERY_S, so fast classic models do not write a line per batch.
+        now = time.monotonic()
+        if not self.bar.console.is_terminal and now - self.logged >= LOG_EVERY_S:
+            self.logged = now
             task = self.bar.tasks[0]
             self.bar.console.print(f"{task.description}: {task.completed:.0f}/{task.total:.0f}", highlight=False)
 
