@@ -42,6 +42,23 @@ def test_run_folder_holds_manifest_samples_and_metrics(tmp_path, prepared_cache)
     assert rmse["ci"][0] <= rmse["value"] <= rmse["ci"][1] and 0.5 < rmse["value"] < 1.5
 
 
+def test_mf_fits_the_same_whichever_way_memory_is_allocated(prepared_cache, monkeypatch):
+    import contextlib
+
+    import torch
+
+    from llmrec import baselines
+    from llmrec.data import prepare_dataset
+
+    prepared = prepare_dataset("movielens-100k", cache_dir=prepared_cache)
+    heap = baselines.MatrixFactorization(epochs=20)
+    heap.fit(prepared)
+    monkeypatch.setattr(baselines, "large_buffers_reused", contextlib.nullcontext)
+    mapped = baselines.MatrixFactorization(epochs=20)
+    mapped.fit(prepared)
+    assert all(torch.equal(heap.params[k], mapped.params[k]) for k in heap.params)
+
+
 def test_resume_after_a_kill_records_each_sample_once_and_scores_the_same(tmp_path, prepared_cache):
     full, expected = bench(tmp_path / "a", prepared_cache, "itemknn", "sequential,direct")
     killed, _ = bench(tmp_path / "b", prepared_cache, "itemknn", "sequential,direct")
