@@ -6,44 +6,16 @@ Ranked lists are cut at MAX_RANKED items (MRR is computed over the returned list
 
 from __future__ import annotations
 
-import ctypes
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from llmrec.errors import LLMRecError
+from llmrec.heap import large_buffers_reused
 from llmrec.tasks.base import first_sentence
 from llmrec.types import Prediction, Sample
 
 MAX_RANKED = 100
-
-
-@contextmanager
-def large_buffers_reused() -> Iterator[None]:
-    """Serve large allocations from glibc's heap instead of fresh mappings, for the duration.
-
-    glibc maps every allocation above 32 MiB anew and unmaps it when freed, so a loop that allocates
-    the same large tensors every step faults in every page every time: full-batch MF on MovieLens-1M
-    spent 105 s in the kernel of a 102 s run; with the heap, 47 s in all and the same numbers, for a
-    higher peak (2.7 GB instead of 1.4: freed blocks wait for reuse). The defaults come back afterwards
-    and the freed heap is returned. A no-op without glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):
-        yield
-        return
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # malloc.h
-    mallopt(M_MMAP_MAX, 0)
-    mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
-    try:
-        yield
-    finally:
-        mallopt(M_MMAP_MAX, 65536)  # glibc's defaults
-        mallopt(M_TRIM_THRESHOLD, 128 * 1024)
-        malloc_trim(0)
 
 
 class Classic:

@@ -13,6 +13,7 @@ torch and transformers are imported inside functions: this module is imported at
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import warnings
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 
 from llmrec.backends.models import ResolvedModel, adapter_sha256, model_weight_hash
 from llmrec.errors import LLMRecError
+from llmrec.heap import large_buffers_reused
 from llmrec.types import GenerateRequest, Score, ScoreRequest
 
 # On CPU wide batches amortise reading the weights at every step until the KV cache and padding
@@ -288,6 +290,18 @@ class HFBackend(LocalBackend):
         return getattr(text_config, "max_position_embeddings", None)
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[list[str]]:
+        with self._reused_buffers():
+            return self._generate(requests)
+
+    def loglikelihood(self, requests: Sequence[ScoreRequest]) -> list[list[Score]]:
+        with self._reused_buffers():
+            return [self._score(request) for request in requests]
+
+    def _reused_buffers(self):
+        """On CPU every forward pass allocates large activations anew: keep them on the heap (llmrec.heap)."""
+        return large_buffers_reused() if self.device.type == "cpu" else contextlib.nullcontext()
+
+    def _generate(self, requests: Sequence[GenerateRequest]) -> list[list[str]]:
         import torch
 
         encoded = [self._encode(r.prompt, r.chat) for r in requests]
@@ -307,9 +321,6 @@ class HFBackend(LocalBackend):
                 torch.manual_seed(request.seed)  # seeds CUDA too
                 results[i] = self._run_generate([encoded[i]], [request], request.n)
         return results
-
-    def loglikelihood(self, requests: Sequence[ScoreRequest]) -> list[list[Score]]:
-        return [self._score(request) for request in requests]
 
     def info(self) -> dict[str, Any]:
         import torch
