@@ -4,6 +4,8 @@ import pytest
 
 from llmrec import heap
 
+pytestmark = pytest.mark.skipif(heap._glibc() is None, reason="the switch exists only with glibc")
+
 
 def test_nested_uses_switch_back_only_at_the_outermost_exit():
     with heap.large_buffers_reused():
