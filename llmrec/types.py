@@ -18,15 +18,17 @@ class LazyVariables(Mapping[str, Any]):
     preparing a large dataset. The build is deterministic, so when it happens changes nothing.
     """
 
-    __slots__ = ("_build", "_values")
+    __slots__ = ("_build", "_args", "_values")
 
-    def __init__(self, build: Callable[[], dict[str, Any]]):
-        self._build: Callable[[], dict[str, Any]] | None = build
+    def __init__(self, build: Callable[..., dict[str, Any]], *args: Any):
+        self._build: Callable[..., dict[str, Any]] | None = build
+        self._args = args
         self._values: dict[str, Any] | None = None
 
     def _resolved(self) -> dict[str, Any]:
         if self._values is None:
-            self._values, self._build = self._build(), None  # type: ignore[misc]
+            self._values = self._build(*self._args)  # type: ignore[misc]
+            self._build, self._args = None, ()
         return self._values
 
     def __getitem__(self, key: str) -> Any:

@@ -7,8 +7,6 @@ ranks the candidates for both.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from llmrec.tasks.base import (HISTORY_LENGTH, SampleOptions, Task, by_user_time, gc_paused, order_candidates,
@@ -70,7 +68,7 @@ def _build(task: str, prepared, options: SampleOptions) -> list[Sample]:
             targets += [((len(seq) - j, user), user, seq[:j], seq[j]) for j in range(len(seq) - 1, 0, -1)]
         targets.sort(key=lambda t: t[0])
         return [Sample(task, f"u{user}-p{len(seen)}", user, target,
-                       LazyVariables(partial(variables, user, seen, target)), target)
+                       LazyVariables(variables, user, seen, target), target)
                 for _, user, seen, target in targets[: options.limit]]
     # valid/test: each user's held-out row (users too short for leave-one-out are counted by the preparation)
     keep = {"valid": ["train"], "test": ["train", "valid"]}[options.split]
@@ -79,7 +77,7 @@ def _build(task: str, prepared, options: SampleOptions) -> list[Sample]:
     held = users[rows]
     starts, ends = np.searchsorted(users, held, "left"), np.searchsorted(users, held, "right")
     return [Sample(task, f"u{user}", user, items[row],
-                   LazyVariables(partial(variables.held_out, user, start, end, row)), items[row])
+                   LazyVariables(variables.held_out, user, start, end, row), items[row])
             for user, start, end, row in zip(held.tolist(), starts.tolist(), ends.tolist(), rows.tolist())]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cached_property, partial
+from functools import cached_property
 
 from llmrec.tasks.base import (SampleIds, SampleOptions, Task, by_user_time, earlier_rows, gc_paused,
                                history_bounds)
@@ -60,7 +60,7 @@ def build(prepared, options: SampleOptions) -> list[Sample]:
     starts, ends = history_bounds(train, targets)
     ids = SampleIds()
     return [Sample("rating", ids(f"u{user}-i{item}"), user, item,
-                   LazyVariables(partial(variables, user, item, start, end)), rating)
+                   LazyVariables(variables, user, item, start, end), rating)
             for user, item, rating, start, end in zip(targets["user"].tolist(), targets["item"].tolist(),
                                                       targets["rating"].tolist(), starts.tolist(), ends.tolist())]
 
