@@ -17,6 +17,7 @@ from llmrec.types import GenerateRequest, Prediction, Sample, ScoreRequest
 
 LOG_EVERY_S = 10.0  # progress lines when stderr is a file
 
+
 @dataclass
 class BenchConfig:
     model: str
