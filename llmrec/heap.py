@@ -12,6 +12,7 @@ Elsewhere than glibc, nothing changes.
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -23,6 +24,7 @@ _lock = threading.Lock()
 _depth = 0  # nested uses: only the outermost one switches back
 
 
+@functools.cache  # loaded once: every generate() and loglikelihood() call on CPU asks
 def _glibc():
     try:
         libc = ctypes.CDLL("libc.so.6")
