@@ -29,6 +29,14 @@ class Classic:
     def fit(self, prepared) -> None:
         self.prepared = prepared
 
+    def hyperparameters(self) -> dict:
+        """Everything that shapes the model's outputs (part of a run's identity)."""
+        return {"seed": self.seed}
+
+    def fit_report(self) -> dict:
+        """What fitting chose (recorded in the run manifest)."""
+        return {}
+
     def predict(self, samples: Sequence[Sample]) -> list[Prediction]:
         return [Prediction(self.predict_one(s)) for s in samples]
 

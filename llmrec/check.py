@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmrec.errors import LLMRecError
+from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS
 from llmrec.report import (
     METRICS_FILE,
     RUNS_DIR,
@@ -23,8 +24,8 @@ from llmrec.report import (
 )
 
 PASS, REGRESSION, UNUSABLE = 0, 1, 2
-# The protocol facts that must agree for two numbers to be comparable.
-PROTOCOL_KEYS = ("dataset", "fingerprint", "template_hash", "scoring", "candidates", "ranking_over", "n_samples")
+# A gate compares a run with an earlier run of the same configuration: protocol and settings must agree.
+GATE_KEYS = PROTOCOL_KEYS + SETTING_KEYS
 
 
 def default_tolerance(metric: str) -> float:
@@ -70,7 +71,7 @@ def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> list
             lines.append(Line(task, "(task)", "present", "missing", "", "MISSING", UNUSABLE))
             continue
         mismatched = False
-        for key in PROTOCOL_KEYS:
+        for key in GATE_KEYS:
             b, c = base.get(key), cur.get(key)
             if b != c:
                 mismatched = True

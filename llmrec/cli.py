@@ -18,17 +18,22 @@ app.add_typer(data_app, name="data")
 
 @app.command()
 def bench(
+    ctx: typer.Context,
     model: str = typer.Option(..., "--model", "-m", help="Registry alias, Hugging Face id, local folder, or a "
-                              "classic model (random, popularity, itemknn, mf, user-mean, item-mean, lead)."),
+                              "classic model (random, popularity, itemknn, mf, user-mean, item-mean, lead); "
+                              "comma-separated models run on the same samples and end with comparison tables."),
     task: str = typer.Option("all", "--task", "-t", help="rating, sequential, direct, explanation, review: "
                              "comma-separated, or all."),
     dataset: Optional[str] = typer.Option(None, help="Dataset for every task (default: each task's own; "
                                           "see `llmrec data list`)."),
-    limit: Optional[int] = typer.Option(None, min=1, help="Evaluate the first N samples of each task."),
-    template: str = typer.Option("zero-shot", help="Prompt template in prompts/<task>/ (or a .yaml path)."),
-    shots: int = typer.Option(0, min=0, help="Solved examples from the user's own history (few-shot)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Evaluate N samples of each task: a seeded random "
+                                        "subset, one per user until every user has one."),
+    template: Optional[str] = typer.Option(None, help="Prompt template in prompts/<task>/ (or a .yaml path); "
+                                           "default: the adapter's training template, else zero-shot."),
+    shots: Optional[int] = typer.Option(None, min=0, help="Solved examples from the user's own history "
+                                        "(few-shot templates; default: the template's, 3)."),
     candidates: int = typer.Option(100, min=2, help="Candidates per ranking sample: 1 target + N-1 negatives."),
-    seed: int = typer.Option(2023, help="Seed for splits, negatives, candidate order and bootstrap."),
+    seed: int = typer.Option(2023, help="Seed for splits, negatives, --limit subsets, candidate order, bootstrap."),
     scoring: str = typer.Option("generate", help="Ranking tasks: generate (parse the model's list) or "
                                 "likelihood (rank candidates by log-likelihood)."),
     candidate_order: str = typer.Option("shuffled", help="shuffled, target-first or target-last "
@@ -46,8 +51,8 @@ def bench(
     output: Path = typer.Option(Path("results/runs"), help="Folder that holds run folders."),
     fresh: bool = typer.Option(False, help="Start over instead of resuming recorded samples."),
 ):
-    """Run tasks on a model and record scores (resumes an interrupted run with the same settings)."""
-    from llmrec.runner import Bench, BenchConfig
+    """Run tasks on one or more models and record scores (resumes an interrupted run of the same content)."""
+    from llmrec.runner import LLM_OPTIONS, Bench, BenchConfig, is_classic
     from llmrec.tasks import parse_task_list
 
     choices = {"scoring": (scoring, ("generate", "likelihood")),
@@ -59,23 +64,51 @@ def bench(
             raise LLMRecError(f"--{option}: expected one of {', '.join(allowed)}, got '{value}'")
     if batch_size != "auto" and not (batch_size.isdigit() and int(batch_size) > 0):
         raise LLMRecError(f"--batch-size: expected a positive number or auto, got '{batch_size}'")
+    models = list(dict.fromkeys(m.strip() for m in model.split(",") if m.strip()))
+    if not models:
+        raise LLMRecError("--model: expected a model name, or a comma-separated list")
+    # typer carries its own click, so the parameter source is compared by name
+    given = [name for name in LLM_OPTIONS if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"]
+    if given and all(is_classic(m) for m in models):
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise LLMRecError(f"{flags}: {'does' if len(given) == 1 else 'do'} not apply to classic model"
+                          f"{'s' if len(models) > 1 else ''} {', '.join(models)} (they take no prompt)")
     tasks = parse_task_list(task)
-    from llmrec.runner import is_classic
+    runs = []
+    for name in models:
+        config = BenchConfig(model=name, tasks=tasks_of(name, tasks, chosen=task.strip() != "all" and len(models) == 1),
+                             dataset=dataset, limit=limit, template=template, shots=shots, candidates=candidates,
+                             seed=seed, scoring=scoring, candidate_order=candidate_order, truncation=truncation,
+                             backend=backend, adapter=adapter, base_url=base_url,
+                             batch_size=int(batch_size) if batch_size.isdigit() else batch_size,
+                             concurrency=concurrency, tensor_parallel_size=tensor_parallel_size,
+                             max_new_tokens=max_new_tokens, temperature=temperature, output=output, fresh=fresh)
+        if not config.tasks:
+            continue
+        runner = Bench(config)
+        metrics = runner.run()
+        print_metrics(metrics)
+        typer.echo(f"results: {runner.folder}", err=True)
+        runs.append(metrics)
+    if len(runs) > 1:
+        from llmrec.summary import print_comparison
 
-    if is_classic(model) and task.strip() == "all":
-        from llmrec.baselines import CLASSIC
+        print_comparison(runs)
 
-        tasks = [t for t in tasks if t.name in CLASSIC[model].tasks]
-    config = BenchConfig(model=model, tasks=tasks, dataset=dataset, limit=limit, template=template, shots=shots,
-                         candidates=candidates, seed=seed, scoring=scoring, candidate_order=candidate_order,
-                         truncation=truncation, backend=backend, adapter=adapter, base_url=base_url,
-                         batch_size=int(batch_size) if batch_size.isdigit() else batch_size,
-                         concurrency=concurrency, tensor_parallel_size=tensor_parallel_size,
-                         max_new_tokens=max_new_tokens, temperature=temperature, output=output, fresh=fresh)
-    runner = Bench(config)
-    metrics = runner.run()
-    print_metrics(metrics)
-    typer.echo(f"results: {runner.folder}", err=True)
+
+def tasks_of(model: str, tasks: list, chosen: bool) -> list:
+    """The tasks a model runs: a classic model skips those it cannot do (said on stderr) unless the user
+    named them for it alone, where the runner refuses with the models that can."""
+    from llmrec.baselines import CLASSIC
+
+    if model not in CLASSIC or chosen:
+        return tasks
+    able = [t for t in tasks if t.name in CLASSIC[model].tasks]
+    skipped = [t.name for t in tasks if t not in able]
+    if skipped:
+        typer.echo(f"{model}: skipping {', '.join(skipped)} (a classic model that does "
+                   f"{', '.join(sorted(CLASSIC[model].tasks))})", err=True)
+    return able
 
 
 def print_metrics(metrics: dict) -> None:
@@ -84,10 +117,13 @@ def print_metrics(metrics: dict) -> None:
     from rich.table import Table
 
     console = Console()
+    adapter = f" + adapter {metrics['adapter']}" if metrics.get("adapter") else ""
     for name, t in metrics["tasks"].items():
         setting = t["scoring"] + (f", template {t['template']}" if t.get("template") else "")
-        console.print(f"[bold]{metrics['model']}[/bold] · {name} · {t['dataset']} · {t['n_samples']} samples "
-                      f"· {setting}", highlight=False)
+        if t.get("shots"):
+            setting += f", {t['shots']} shots"
+        console.print(f"[bold]{metrics['model']}{adapter}[/bold] · {name} · {t['dataset']} · {t['n_samples']} "
+                      f"samples · {setting}", highlight=False)
         table = Table("metric", "value", "95% CI")
         for metric, v in t["metrics"].items():
             if t["scoring"] == "classic" and metric.endswith("_rate"):

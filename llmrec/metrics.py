@@ -17,6 +17,8 @@ import numpy as np
 
 from llmrec.types import Prediction
 
+# Bump when a metric's definition changes: runs record it, and numbers of different versions are not comparable.
+METRICS_VERSION = 2
 KINDS = ("rating", "ranking", "text")
 TASK_KIND = {"rating": "rating", "sequential": "ranking", "direct": "ranking",
              "explanation": "text", "review": "text"}

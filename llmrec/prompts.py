@@ -46,6 +46,7 @@ class Template:
     about: str
     chat: bool
     max_new_tokens: int
+    shots: int  # solved examples it shows by default; 0: it shows none
     stop: tuple[str, ...]
     parts: dict[str, str]
     layout: str
@@ -103,6 +104,7 @@ def load_template(task: str, name: str) -> Template:
         about=str(spec.get("about", "")),
         chat=bool(spec.get("chat", True)),
         max_new_tokens=int(spec.get("max_new_tokens", 64)),
+        shots=int(spec.get("shots", 0)),
         stop=tuple(spec.get("stop") or ()),
         parts={k: spec[k] for k in PARTS},
         layout=spec["prompt"],

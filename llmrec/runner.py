@@ -10,6 +10,7 @@ from typing import Any
 
 from llmrec import __version__
 from llmrec.errors import LLMRecError
+from llmrec.protocol import sample_ids_sha256
 from llmrec.records import (FORMAT, SampleLog, git_commit, hardware, library_versions, read_json, run_id,
                             write_json)
 from llmrec.tasks import SampleOptions, Task
@@ -18,14 +19,21 @@ from llmrec.types import GenerateRequest, Prediction, Sample, ScoreRequest
 LOG_EVERY_S = 10.0  # progress lines when stderr is a file
 
 
+# Options that only an LLM takes; a classic model given one of them refuses it.
+LLM_OPTIONS = ("template", "shots", "scoring", "truncation", "max_new_tokens", "temperature", "backend", "adapter",
+               "base_url", "batch_size", "concurrency", "tensor_parallel_size")
+# How a run is executed, not what it computes: left out of its identity.
+EXECUTION_OPTIONS = ("output", "fresh", "data_dir", "chunk", "batch_size", "concurrency")
+
+
 @dataclass
 class BenchConfig:
     model: str
     tasks: list[Task]
     dataset: str | None = None  # None: each task's default dataset
     limit: int | None = None
-    template: str = "zero-shot"
-    shots: int = 0
+    template: str | None = None  # None: the adapter's training template, else zero-shot
+    shots: int | None = None  # None: the template's declared default
     candidates: int = 100
     seed: int = 2023
     scoring: str = "generate"  # generate | likelihood (ranking tasks)
@@ -44,11 +52,17 @@ class BenchConfig:
     data_dir: Path | None = None
     chunk: int = field(default=32, repr=False)  # samples per model call; recorded after each chunk
 
+    @property
+    def classic(self) -> bool:
+        from llmrec.baselines import CLASSIC
+
+        return self.model in CLASSIC
+
     def settings(self) -> dict[str, Any]:
-        """What identifies a run: the same settings resume the same folder."""
+        """The options that shape results (a classic model takes none of the LLM's)."""
         s = asdict(self)
-        for k in ("output", "fresh", "data_dir", "chunk", "batch_size", "concurrency"):
-            s.pop(k)  # how, not what: they do not change results
+        for k in EXECUTION_OPTIONS + (LLM_OPTIONS if self.classic else ()):
+            s.pop(k, None)
         s["tasks"] = [t.name for t in self.tasks]
         return s
 
@@ -66,10 +80,10 @@ def log(message: str) -> None:
 class Bench:
     def __init__(self, config: BenchConfig):
         self.config = config
-        self.run_id = run_id(config.model, config.settings())
-        self.folder = config.output / self.run_id
         self.backend = None
-        self.manifest_path = self.folder / "manifest.json"
+        self.run_id: str | None = None  # known once the run's content is: see run()
+        self.folder: Path | None = None
+        self.fitted: dict[str, dict] = {}  # per task, what fitting a classic model chose
 
     # -- one model, lazily: a resumed run with nothing left never loads it
     def llm(self):
@@ -80,20 +94,20 @@ class Bench:
             self.backend = load_backend(c.model, backend=c.backend, adapter=c.adapter, base_url=c.base_url,
                                         batch_size=c.batch_size, concurrency=c.concurrency,
                                         tensor_parallel_size=c.tensor_parallel_size, seed=c.seed)
+            self._check_loaded_weights()
         return self.backend
 
     def run(self) -> dict:
         c = self.config
         plan = [self._plan(task) for task in c.tasks]  # every input is checked before anything is written
+        self.identity = self._identity(plan)
+        self.run_id = run_id(c.model, self.identity)
+        self.folder = c.output / self.run_id
+        manifest_path = self.folder / "manifest.json"
         if c.fresh and self.folder.exists():
             for name in ("samples.jsonl", "metrics.json", "manifest.json"):
                 (self.folder / name).unlink(missing_ok=True)
-        previous = read_json(self.manifest_path) if self.manifest_path.exists() else {}
-        for task, prepared, _, _, meta in plan:
-            old = previous.get("tasks", {}).get(task.name)
-            if old and old.get("fingerprint") != meta["fingerprint"]:
-                raise LLMRecError(f"{self.manifest_path}: recorded {task.name} results come from other data "
-                                  f"(fingerprint {old.get('fingerprint', '?')[:12]}); re-run with --fresh")
+        self.previous = read_json(manifest_path) if manifest_path.exists() else {}
         self.folder.mkdir(parents=True, exist_ok=True)
         samples_log = SampleLog(self.folder / "samples.jsonl")
         if samples_log.records:
@@ -105,41 +119,77 @@ class Bench:
                 self._run_classic(task, prepared, todo, samples_log)
             else:
                 self._run_llm(task, prepared, template, todo, samples_log)
-        wall = time.perf_counter() - started + float(previous.get("wall_time_s", 0.0))
+        wall = time.perf_counter() - started + float(self.previous.get("wall_time_s", 0.0))
         task_meta = {task.name: meta for task, *_, meta in plan}
-        metrics = self._metrics(task_meta, {task.name: samples for task, _, _, samples, _ in plan}, samples_log)
+        metrics = self._metrics(plan, samples_log)
         write_json(self.folder / "metrics.json", metrics)
-        write_json(self.manifest_path, self._manifest(task_meta, metrics, wall, previous))
+        write_json(manifest_path, self._manifest(task_meta, metrics, wall))
         return metrics
 
     def _plan(self, task: Task):
-        """Prepared data, template (None for classic models), samples and metadata of one task."""
+        """Prepared data, template (None for classic models), samples and protocol of one task."""
         from llmrec.data import prepare_dataset
+        from llmrec.metrics import METRICS_VERSION
 
         c = self.config
         dataset = c.dataset or task.default_dataset
         kwargs = {"cache_dir": c.data_dir} if c.data_dir else {}
+        template = None if c.classic else self._template(task)
+        if c.classic:
+            from llmrec.baselines import load_classic
+
+            load_classic(c.model, task.name, c.seed)  # fails early for a task the model does not do
         prepared = prepare_dataset(dataset, seed=c.seed, negatives=c.candidates - 1, **kwargs)
-        options = SampleOptions(split="test", shots=c.shots, limit=c.limit, candidate_order=c.candidate_order,
+        shots = template_shots(template, c.shots) if template else 0
+        options = SampleOptions(split="test", shots=shots, limit=c.limit, candidate_order=c.candidate_order,
                                 seed=c.seed)
         samples = task.build(prepared, options)
         if not samples:
             raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split")
-        meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "n_samples": len(samples),
-                "candidates": c.candidates if self._ranking_over(task) == "candidates" else None,
-                "ranking_over": self._ranking_over(task), "scoring": self._scoring(task),
-                "template": None, "template_hash": None, "prepared_stats": prepared.stats}
-        template = None
-        if is_classic(c.model):
+        ranking_over = self._ranking_over(task)
+        llm = template is not None
+        meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "split": options.split,
+                "n_samples": len(samples), "sample_ids_sha256": sample_ids_sha256(s.sample_id for s in samples),
+                "limit": c.limit, "seed": c.seed, "metrics_version": METRICS_VERSION,
+                "candidates": c.candidates if ranking_over == "candidates" else None,
+                "candidate_order": c.candidate_order if task.kind == "ranking" else None,
+                "ranking_over": ranking_over, "scoring": self._scoring(task),
+                "template": template.name if llm else None, "template_hash": template.sha256 if llm else None,
+                "shots": shots if llm else None,
+                "max_new_tokens": (c.max_new_tokens or template.max_new_tokens) if llm else None,
+                "temperature": c.temperature if llm else None, "truncation": c.truncation if llm else None,
+                "prepared_stats": prepared.stats}
+        return task, prepared, template, samples, meta
+
+    def _template(self, task: Task):
+        from llmrec.prompts import load_template
+
+        return load_template(task.name, self.config.template or adapter_template(self.config.adapter) or "zero-shot")
+
+    def _identity(self, plan) -> dict:
+        """Everything that shapes a run's outputs, by content: a run folder is keyed by its hash, so a changed
+        template file, data, weights, adapter or hyperparameter never resumes into recorded samples."""
+        from llmrec.backends import weights_identity
+
+        c = self.config
+        if c.classic:
             from llmrec.baselines import load_classic
 
-            load_classic(c.model, task.name, c.seed)  # fails early for a task the model does not do
+            model = {task.name: load_classic(c.model, task.name, c.seed).hyperparameters() for task, *_ in plan}
         else:
-            from llmrec.prompts import load_template
+            model = weights_identity(c.model, backend=c.backend, adapter=c.adapter, base_url=c.base_url)
+        tasks = {task.name: {k: meta[k] for k in ("dataset", "fingerprint", "template_hash", "shots")}
+                 for task, *_, meta in plan}
+        return {"settings": c.settings(), "tasks": tasks, "model": model}
 
-            template = load_template(task.name, c.template)
-            meta.update(template=template.name, template_hash=template.sha256)
-        return task, prepared, template, samples, meta
+    def _check_loaded_weights(self) -> None:
+        """Hub weights are identified by name until loaded: refuse to resume records made with another revision."""
+        recorded = (self.previous.get("model_info") or {}).get("weight_hash")
+        loaded = self.backend.info().get("weight_hash")
+        if recorded and loaded and recorded != loaded:
+            raise LLMRecError(f"{self.folder / 'manifest.json'}: recorded samples come from weights {recorded[:12]}, "
+                              f"the model loaded now has {loaded[:12]}; re-run with --fresh to start over, "
+                              "or --output another folder to keep both")
 
     def _ranking_over(self, task: Task) -> str | None:
         if task.kind != "ranking":
@@ -149,7 +199,7 @@ class Bench:
         return "candidates"
 
     def _scoring(self, task: Task) -> str:
-        if is_classic(self.config.model):
+        if self.config.classic:
             return "classic"
         return self.config.scoring if task.kind == "ranking" else "generate"
 
@@ -161,6 +211,7 @@ class Bench:
         if not todo:
             return
         model.fit(prepared)
+        self.fitted[task.name] = model.fit_report()
         with progress(task.name, len(todo)) as advance:
             for chunk in chunks(todo, 256):
                 samples_log.append(record(s, None, None, p, 0) for s, p in zip(chunk, model.predict(chunk)))
@@ -220,14 +271,12 @@ class Bench:
         return prompt, dropped
 
     # -- scores, from the records (so a resumed run scores exactly like an uninterrupted one)
-    def _metrics(self, task_meta, task_samples, samples_log) -> dict:
+    def _metrics(self, plan, samples_log) -> dict:
         from llmrec.metrics import score
 
-        from llmrec.tasks import get_task
-
         tasks = {}
-        for name, meta in task_meta.items():
-            recs = [samples_log.records[(name, s.sample_id)] for s in task_samples[name]]
+        for task, _, _, samples, meta in plan:
+            recs = [samples_log.records[(task.name, s.sample_id)] for s in samples]
             preds = [Prediction.from_json(r["prediction"]) for r in recs]
             refs = [r["reference"] for r in recs]
             counts = {"samples": len(recs),
@@ -236,27 +285,54 @@ class Bench:
                       "out_of_candidates": sum(p.out_of_candidates for p in preds),
                       "duplicates": sum(p.duplicates for p in preds),
                       "truncated": sum(1 for r in recs if r.get("truncated_history"))}
-            tasks[name] = {**{k: v for k, v in meta.items() if k != "prepared_stats"},
-                           "metrics": score(get_task(name).kind, preds, refs, seed=self.config.seed),
-                           "counts": counts}
+            tasks[task.name] = {**{k: v for k, v in meta.items() if k != "prepared_stats"},
+                                "metrics": score(task.kind, preds, refs, seed=self.config.seed), "counts": counts}
         return {"format": FORMAT, "run_id": self.run_id, "model": self.config.model,
                 "adapter": self.config.adapter, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "tasks": tasks}
 
-    def _manifest(self, task_meta, metrics, wall, previous) -> dict:
-        model_info = self.backend.info() if self.backend is not None else previous.get("model_info")
-        if is_classic(self.config.model):
+    def _manifest(self, task_meta, metrics, wall) -> dict:
+        previous = self.previous
+        if self.config.classic:
             from llmrec.baselines import CLASSIC
 
-            model_info = {"classic": self.config.model, "about": CLASSIC[self.config.model].about}
+            model_info = {"classic": self.config.model, "about": CLASSIC[self.config.model].about,
+                          "fitted": {**(previous.get("model_info") or {}).get("fitted", {}), **self.fitted}}
+        else:
+            model_info = self.backend.info() if self.backend is not None else previous.get("model_info")
         tokens = {k: getattr(self.backend, k, None) for k in ("tokens_in", "tokens_out")}
         return {
             "format": FORMAT, "run_id": self.run_id, "llmrec_version": __version__, "git_commit": git_commit(),
-            "command": sys.argv, "settings": self.config.settings(), "model_info": model_info,
+            "command": sys.argv, "settings": self.config.settings(), "identity": self.identity,
+            "model_info": model_info,
             "tasks": {n: {**m, "counts": metrics["tasks"][n]["counts"]} for n, m in task_meta.items()},
             "library_versions": library_versions(), "hardware": hardware(), "wall_time_s": round(wall, 3),
             "tokens": tokens if self.backend is not None else previous.get("tokens"),
         }
+
+
+def template_shots(template, shots: int | None) -> int:
+    """--shots, else the template's declared default; a template that shows examples never renders without."""
+    if shots is None:
+        return template.shots
+    if template.shots and not shots:
+        raise LLMRecError(f"--shots 0: template {template.name} ({template.path}) shows solved examples; "
+                          "use --shots 1 or more, or --template zero-shot")
+    if shots and not template.shots:
+        raise LLMRecError(f"--shots {shots}: template {template.name} ({template.path}) shows no solved examples "
+                          "(few-shot templates declare 'shots')")
+    return shots
+
+
+def adapter_template(adapter: str | None) -> str | None:
+    """The template an llmrec adapter was trained with, from its llmrec-adapter.json."""
+    if not adapter:
+        return None
+    path = Path(adapter).expanduser() / "llmrec-adapter.json"
+    if not path.is_file():
+        return None  # an adapter made elsewhere: nothing recorded
+    template = read_json(path).get("template")
+    return template.get("name") if isinstance(template, dict) else None
 
 
 def parse(task: Task, sample: Sample, raw: str, matcher) -> Prediction:

@@ -117,6 +117,15 @@ def test_text_metrics_use_half_a_point_default(tmp_path, baseline):
     ("direct", {"scoring": "loglikelihood"}, "scoring"),
     ("direct", {"candidates": 20}, "candidates"),
     ("rating", {"n_samples": 100}, "n_samples"),
+    ("direct", {"candidate_order": "target-first"}, "candidate_order"),
+    ("direct", {"sample_ids_sha256": "99" * 32}, "sample_ids_sha256"),
+    ("rating", {"shots": 3}, "shots"),
+    ("rating", {"temperature": 0.7}, "temperature"),
+    ("rating", {"max_new_tokens": 8}, "max_new_tokens"),
+    ("rating", {"truncation": "error"}, "truncation"),
+    ("rating", {"limit": 50}, "limit"),
+    ("rating", {"seed": 1}, "seed"),
+    ("review", {"metrics_version": 1}, "metrics_version"),
 ])  # fmt: skip
 def test_protocol_mismatch_is_unusable_never_a_pass(tmp_path, baseline, capsys, task, changes, shown):
     # even with numbers that would pass, a different protocol is exit 2
@@ -230,3 +239,19 @@ def test_update_refuses_invalid_run(tmp_path, baseline):
     with pytest.raises(LLMRecError, match="model"):
         check(baseline, folder, update=True)
     assert baseline.read_text() == before
+
+
+def test_real_runs_that_differ_only_in_candidate_order_are_not_comparable(tmp_path, prepared_cache, capsys):
+    from llmrec.runner import Bench, BenchConfig
+    from llmrec.tasks import parse_task_list
+
+    folders = []
+    for order in ("shuffled", "target-first"):
+        config = BenchConfig(model="popularity", tasks=parse_task_list("direct"), limit=30, candidate_order=order,
+                             output=tmp_path / "runs", data_dir=prepared_cache)
+        bench = Bench(config)
+        bench.run()
+        folders.append(bench.folder)
+    assert folders[0] != folders[1]
+    assert check(folders[0] / "metrics.json", folders[1]) == 2
+    assert "candidate_order" in verdicts(capsys.readouterr().out)

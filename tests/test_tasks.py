@@ -1,5 +1,7 @@
 """Samples built from the real MovieLens-100k and clothing reviews splits, and their prompts."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -49,10 +51,27 @@ def test_candidate_order_probe(movielens, order, position):
         assert s.candidates.index(s.reference) == position
 
 
-def test_samples_are_deterministic_and_limit_is_a_prefix(movielens):
-    a = TASKS["direct"].build(movielens, SampleOptions(limit=30))
-    b = TASKS["direct"].build(movielens, SampleOptions())
-    assert [(s.sample_id, s.candidates) for s in a] == [(s.sample_id, s.candidates) for s in b[:30]]
+@pytest.mark.parametrize("task", ["rating", "direct", "review"])
+def test_limit_is_a_seeded_subset_of_the_full_set_spread_over_users(movielens, clothing, task):
+    data = clothing if task == "review" else movielens
+    full = {s.sample_id: s for s in TASKS[task].build(data, SampleOptions())}
+    a = TASKS[task].build(data, SampleOptions(limit=50))
+    b = TASKS[task].build(data, SampleOptions(limit=50))
+    other_seed = TASKS[task].build(data, SampleOptions(limit=50, seed=7))
+    assert [s.sample_id for s in a] == [s.sample_id for s in b]  # the same ids for every model
+    assert len(a) == 50 and len({s.user for s in a}) == 50  # one sample per user while users last
+    assert all(dict(s.variables) == dict(full[s.sample_id].variables) and s.reference == full[s.sample_id].reference
+               for s in a)
+    assert {s.sample_id for s in a} != {s.sample_id for s in other_seed}
+    order = list(full)
+    assert [order.index(s.sample_id) for s in a] == sorted(order.index(s.sample_id) for s in a)  # task order kept
+
+
+def test_limit_beyond_the_users_takes_a_second_sample_of_each_user_before_a_third(movielens):
+    users = len(set(movielens.ratings.loc[movielens.ratings["split"] == "test", "user"]))
+    samples = TASKS["rating"].build(movielens, SampleOptions(limit=users + 100))
+    per_user = Counter(s.user for s in samples)
+    assert len(per_user) == users and max(per_user.values()) == 2 and sum(per_user.values()) == users + 100
 
 
 @pytest.mark.parametrize("task", ["rating", "sequential", "direct"])

@@ -41,6 +41,20 @@ def choose_backend(model: str, backend: str = "auto", base_url: str | None = Non
     return "vllm" if vllm_usable() else "hf"
 
 
+def weights_identity(model: str, *, backend: str = "auto", adapter: str | None = None,
+                     base_url: str | None = None) -> dict:
+    """What identifies a model's weights before it is loaded: the embedded GGUF's or a local folder's
+    sha256, the adapter's sha256. Hub models are named here; the revision they load is recorded and checked
+    on resume. API models are known by name only (their weights are the provider's)."""
+    from llmrec.backends.models import adapter_sha256, model_weight_hash
+
+    if choose_backend(model, backend, base_url) == "openai":
+        return {"api_model": model, "weights": "not knowable (served by an API)"}
+    resolved = resolve_model(model, adapter)
+    digest, kind = model_weight_hash(resolved) if resolved.kind in ("embedded", "folder") else (None, "hub-name")
+    return {"weight_hash": digest, "weight_hash_kind": kind, "adapter_sha256": adapter_sha256(resolved.adapter) if resolved.adapter else None}
+
+
 def load_backend(model: str, *, backend: str = "auto", adapter: str | None = None,
                  base_url: str | None = None, batch_size: int | str = "auto", device: str = "auto",
                  dtype: str = "auto", concurrency: int = 8, tensor_parallel_size: int = 1,

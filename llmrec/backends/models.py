@@ -63,10 +63,16 @@ def weights_sha256(folder: Path, patterns: tuple[str, ...] = ("*.safetensors", "
     files = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
     if not files:
         return None
+    # A run hashes the weights for its identity and again for its manifest: once per unchanged file set.
+    return _sha256_of_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@lru_cache(maxsize=16)
+def _sha256_of_files(files: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0")
-        with open(path, "rb") as handle:
+    for name, _size, _mtime in files:
+        digest.update(Path(name).name.encode() + b"\0")
+        with open(name, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()

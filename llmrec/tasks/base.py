@@ -20,7 +20,7 @@ HISTORY_LENGTH = 10  # LLMRec: histories hold up to 10 items
 class SampleOptions:
     split: str = "test"  # "valid" or "test"; finetuning builds from "train"
     shots: int = 0  # solved examples from the user's own training data (few-shot templates)
-    limit: int | None = None  # first N samples (ids are a seeded shuffle, so this is a random subset)
+    limit: int | None = None  # valid/test: N samples spread over users (see spread_over_users); train: first N
     candidate_order: str = "shuffled"  # shuffled | target-first | target-last (position-bias probe)
     seed: int = 2023
 
@@ -65,6 +65,24 @@ def order_candidates(target: int, negatives: np.ndarray, order: str, rng: np.ran
 def sample_rng(seed: int, *key: int) -> np.random.Generator:
     """One generator per sample, so a sample's draws do not depend on --limit or on other samples."""
     return np.random.default_rng([seed, *key])
+
+
+_LIMIT_STREAM = 1  # a seed stream of its own: drawing the subset shifts no other seeded draw
+
+
+def spread_over_users(samples: list[Sample], options: SampleOptions) -> list[Sample]:
+    """--limit N on valid/test: a seeded random subset spread over users. Users are drawn in a seeded random
+    order and each gives one sample (drawn at random among its own) until every user has given one, then a
+    second, and so on; the subset keeps the task's order. Same data and seed: same sample ids, whatever the model.
+    Finetuning (train) builders apply their own order and take the first N."""
+    if options.limit is None or options.split == "train" or options.limit >= len(samples):
+        return samples
+    rng = np.random.default_rng([options.seed, _LIMIT_STREAM])
+    drawn = rng.permutation(len(samples))
+    users = np.fromiter((samples[i].user for i in drawn), dtype=np.int64, count=len(drawn))
+    turn = pd.Series(users).groupby(users).cumcount().to_numpy()  # 0 for a user's first draw, 1 for its second
+    chosen = np.sort(drawn[np.argsort(turn, kind="stable")[: options.limit]])
+    return [samples[i] for i in chosen]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from llmrec.tasks.base import (HISTORY_LENGTH, SampleOptions, Task, by_user_time, gc_paused, order_candidates,
-                               sample_rng)
+                               sample_rng, spread_over_users)
 from llmrec.types import LazyVariables, Sample
 
 
@@ -73,12 +73,13 @@ def _build(task: str, prepared, options: SampleOptions) -> list[Sample]:
     # valid/test: each user's held-out row (users too short for leave-one-out are counted by the preparation)
     keep = {"valid": ["train"], "test": ["train", "valid"]}[options.split]
     variables = _Variables(prepared, options, items, split.isin(keep).to_numpy())
-    rows = np.flatnonzero((split == options.split).to_numpy())[: options.limit]
+    rows = np.flatnonzero((split == options.split).to_numpy())
     held = users[rows]
     starts, ends = np.searchsorted(users, held, "left"), np.searchsorted(users, held, "right")
-    return [Sample(task, f"u{user}", user, items[row],
-                   LazyVariables(variables.held_out, user, start, end, row), items[row])
-            for user, start, end, row in zip(held.tolist(), starts.tolist(), ends.tolist(), rows.tolist())]
+    return spread_over_users([Sample(task, f"u{user}", user, items[row],
+                                     LazyVariables(variables.held_out, user, start, end, row), items[row])
+                              for user, start, end, row in zip(held.tolist(), starts.tolist(), ends.tolist(),
+                                                               rows.tolist())], options)
 
 
 def build_sequential(prepared, options: SampleOptions) -> list[Sample]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from llmrec.tasks.base import (SampleIds, SampleOptions, Task, by_user_time, earlier_rows, gc_paused,
-                               history_bounds)
+                               history_bounds, spread_over_users)
 from llmrec.types import LazyVariables, Sample
 
 
@@ -54,15 +54,15 @@ def build(prepared, options: SampleOptions) -> list[Sample]:
     targets = ratings[(split == options.split).to_numpy()]
     if options.split == "train":  # finetuning: a seeded mix of users, so --limit spans many of them
         targets = targets.sample(frac=1.0, random_state=options.seed)
-    if options.limit is not None:
         targets = targets.iloc[: options.limit]  # one sample per row
     variables = _Variables(train, prepared.items, options.shots)
     starts, ends = history_bounds(train, targets)
     ids = SampleIds()
-    return [Sample("rating", ids(f"u{user}-i{item}"), user, item,
-                   LazyVariables(variables, user, item, start, end), rating)
-            for user, item, rating, start, end in zip(targets["user"].tolist(), targets["item"].tolist(),
-                                                      targets["rating"].tolist(), starts.tolist(), ends.tolist())]
+    samples = [Sample("rating", ids(f"u{user}-i{item}"), user, item, LazyVariables(variables, user, item, start, end),
+                      rating)
+               for user, item, rating, start, end in zip(targets["user"].tolist(), targets["item"].tolist(),
+                                                         targets["rating"].tolist(), starts.tolist(), ends.tolist())]
+    return spread_over_users(samples, options)
 
 
 TASK = Task("rating", "rating", "movielens-100k", "Predict the star rating (1-5) a user gives an item.", build)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from llmrec.tasks.base import (SampleIds, SampleOptions, Task, by_user_time, earlier_rows, first_sentence,
-                               gc_paused, history_bounds)
+                               gc_paused, history_bounds, spread_over_users)
 from llmrec.types import Sample
 
 REVIEW_FIELDS = ["user", "item", "rating", "text", "summary", "explanation"]
@@ -39,9 +39,9 @@ def _build(task: str, prepared, options: SampleOptions, reference: Callable[[dic
         v = {"user": int(row["user"]), "item": int(row["item"]), **variables(row, past)}
         v["examples"] = [variables(r, [])["example"] for r in past[-options.shots:]] if options.shots else []
         samples.append(Sample(task, ids(f"u{row['user']}-i{row['item']}"), v["user"], v["item"], v, answer))
-        if options.limit is not None and len(samples) == options.limit:
+        if options.split == "train" and len(samples) == options.limit:
             break
-    return samples
+    return spread_over_users(samples, options)
 
 
 def build_explanation(prepared, options: SampleOptions) -> list[Sample]:
