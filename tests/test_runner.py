@@ -99,3 +99,16 @@ def test_classic_text_baseline_on_reviews(tmp_path, prepared_cache):
     for task in ("review", "explanation"):
         m = metrics["tasks"][task]["metrics"]
         assert m["rouge-1"]["value"] > 0 and m["bleu-1"]["value"] > 0
+
+
+def test_several_models_run_on_the_same_samples_and_end_with_a_comparison(tmp_path, data_root):
+    done = cli("bench", "--model", "popularity,itemknn,mf", "--task", "direct,rating", "--limit", "30",
+               "--output", str(tmp_path / "runs"), cwd=tmp_path, data_root=data_root)
+    assert done.returncode == 0, done.stderr
+    assert "itemknn: skipping rating" in done.stderr and "mf: skipping direct" in done.stderr
+    assert "comparison · direct" in done.stdout and "comparison · rating" in done.stdout
+    assert "same sample ids for every row" in done.stdout
+    entries = [json.loads(f.read_text())["tasks"] for f in (tmp_path / "runs").glob("*/metrics.json")]
+    direct = {e["direct"]["sample_ids_sha256"] for e in entries if "direct" in e}
+    rating = {e["rating"]["sample_ids_sha256"] for e in entries if "rating" in e}
+    assert len(entries) == 3 and len(direct) == 1 and len(rating) == 1
