@@ -264,6 +264,87 @@ def test_loglikelihood_matches_full_sequences_on_tiny(tiny, chat):
         assert score.logprob == pytest.approx(full_sequence_logprob(tiny.model, prompt_ids, cont), abs=1e-4)
 
 
+# ---- token counts for the run record ----
+
+def counted(backend, call, requests) -> tuple[int, int]:
+    """(tokens_in, tokens_out) that one backend call added."""
+    before = backend.tokens_in, backend.tokens_out
+    call(requests)
+    return backend.tokens_in - before[0], backend.tokens_out - before[1]
+
+
+def first_stop_length(tokenizer, tokens: list[int], stop: str) -> int:
+    """How many generated tokens it took for the text to contain `stop`."""
+    return next(k for k in range(1, len(tokens) + 1) if stop in tokenizer.decode(tokens[:k], skip_special_tokens=True))
+
+
+def test_generate_counts_prompt_and_generated_tokens_without_padding(tiny):
+    long = "The user watched " + ", ".join(f"Movie {k}" for k in range(30)) + ". Next?"
+    requests = [GenerateRequest(p, max_new_tokens=4 + k, chat=k % 2 == 0)
+                for k, p in enumerate(["Hi", long, "Rate it", "Three", "Name a fruit."])]
+    prompts = [encode_prompt(tiny.tokenizer, r.prompt, r.chat)[0] for r in requests]
+    outputs = [argmax_decode(tiny.model, ids, r.max_new_tokens, tiny.eos_ids) for ids, r in zip(prompts, requests)]
+    assert all(len(out) == r.max_new_tokens for out, r in zip(outputs, requests))  # no EOS: each ran to its limit
+    expected = (sum(len(ids) for ids in prompts), sum(len(out) for out in outputs))
+    assert counted(tiny, tiny.generate, requests) == expected  # batches of 4, left-padded
+    tiny.batch_size = 1
+    try:
+        assert counted(tiny, tiny.generate, requests) == expected
+    finally:
+        tiny.batch_size = 4
+
+
+def test_generated_tokens_end_at_eos_and_at_the_stop_string(tiny, monkeypatch):
+    prompt = "Tell me a story"
+    prompt_ids = encode_prompt(tiny.tokenizer, prompt, True)[0]
+    free = argmax_decode(tiny.model, prompt_ids, 24, tiny.eos_ids)
+    assert len(free) == 24
+    stop = tiny.tokenizer.decode(free, skip_special_tokens=True)[20:23]
+    assert stop.strip(), "the random model produced an unusable text"
+    stopped = GenerateRequest(prompt, max_new_tokens=24, stop=(stop,))
+    stop_length = first_stop_length(tiny.tokenizer, free, stop)
+    assert stop_length < 24
+    # A short neighbour keeps the batch running after the stopped row ended, and then after it.
+    short = GenerateRequest("Hi", max_new_tokens=3)
+    assert counted(tiny, tiny.generate, [stopped, short]) == (
+        len(prompt_ids) + len(encode_prompt(tiny.tokenizer, "Hi", True)[0]), stop_length + 3)
+
+    # Make a token the model emits early its EOS: the count ends at that token, inclusive.
+    eos = free[5]
+    monkeypatch.setattr(tiny, "eos_ids", [eos])
+    monkeypatch.setattr(tiny.model.generation_config, "eos_token_id", [eos])
+    long = GenerateRequest("The user watched Heat and Casino. Next?", max_new_tokens=24)
+    [[text], _] = tiny.generate([GenerateRequest(prompt, max_new_tokens=24), long])
+    assert text == tiny.tokenizer.decode(free[: free.index(eos)], skip_special_tokens=True)
+    long_ids = encode_prompt(tiny.tokenizer, long.prompt, True)[0]
+    long_out = argmax_decode(tiny.model, long_ids, 24, [eos])
+    expected_out = free.index(eos) + 1 + len(long_out) + (len(long_out) < 24)
+    assert counted(tiny, tiny.generate, [GenerateRequest(prompt, max_new_tokens=24), long]) == (
+        len(prompt_ids) + len(long_ids), expected_out)
+
+
+def test_sampling_counts_the_prompt_once_and_every_return(tiny):
+    request = GenerateRequest("Suggest a movie", max_new_tokens=6, temperature=1.0, n=3, seed=7)
+    prompt_ids = encode_prompt(tiny.tokenizer, request.prompt, True)[0]
+    assert counted(tiny, tiny.generate, [request]) == (len(prompt_ids), 3 * 6)
+    greedy = GenerateRequest("Suggest a movie", max_new_tokens=6, n=3)  # generated once, returned 3 times
+    assert counted(tiny, tiny.generate, [greedy]) == (len(prompt_ids), 6)
+
+
+def test_loglikelihood_counts_each_prompt_once_and_every_continuation_token(tiny):
+    titles = (" Toy Story", " Heat", "", " The Lord of the Rings: The Return of the King", "5")
+    requests = [ScoreRequest("Which movie should the user watch next?", titles, chat=True),
+                ScoreRequest("Rate Heat from 1 to 5:", tuple(f" {k}" for k in range(1, 6)), chat=False)]
+    expected = sum(len(encode_prompt(tiny.tokenizer, r.prompt, r.chat)[0])
+                   + sum(len(continuation_ids(tiny.tokenizer, c)) for c in r.continuations) for r in requests)
+    assert counted(tiny, tiny.loglikelihood, requests) == (expected, 0)  # packs of up to 4
+    tiny.batch_size = 1
+    try:
+        assert counted(tiny, tiny.loglikelihood, requests) == (expected, 0)
+    finally:
+        tiny.batch_size = 4
+
+
 def test_continuations_are_tokenised_as_written(tiny):
     tokenizer = tiny.tokenizer
     assert continuation_ids(tokenizer, " Paris") == tokenizer(" Paris", add_special_tokens=False)["input_ids"]

@@ -21,6 +21,7 @@ from llmrec.backends.vllm import (
     lora_request_args,
     sampling_kwargs,
     scoring_kwargs,
+    token_counts,
 )
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, Score
@@ -63,6 +64,14 @@ def test_translation_engine_and_adapter_arguments():
 def test_translation_outputs_to_completions():
     output = SimpleNamespace(outputs=[SimpleNamespace(text="[1, 2, 3]"), SimpleNamespace(text="4 stars\n###x")])
     assert completions(GenerateRequest("p", n=2, stop=("###",)), output) == ["[1, 2, 3]", "4 stars\n"]
+
+
+def test_token_counts_of_request_outputs():
+    outputs = [SimpleNamespace(prompt_token_ids=[1, 2, 3], outputs=[SimpleNamespace(token_ids=[7, 8]),
+                                                                   SimpleNamespace(token_ids=[9])]),
+               SimpleNamespace(prompt_token_ids=[4, 5], outputs=[SimpleNamespace(token_ids=[6, 6, 2])])]
+    assert token_counts(outputs) == (5, 6)
+    assert token_counts([]) == (0, 0)
 
 
 def test_translation_prompt_logprobs_to_score():

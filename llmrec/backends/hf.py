@@ -8,6 +8,14 @@ Log-likelihood: each prompt runs once; its continuations then run packed side by
 row after the cached prompt, kept apart by a block attention mask, so they pay only for their own
 tokens and the prompt's cache is never copied per continuation.
 
+Token counts (`tokens_in`, `tokens_out`, running totals for the run record), what the model ran on:
+- generate: in, each request's prompt ids after the chat template, once (sampling runs n returns
+  from one prompt); out, each generated sequence's tokens up to and including the one that ended it
+  (EOS, the token completing a stop string, or the token limit), never padding. A greedy request
+  with n > 1 is generated once and counted once.
+- loglikelihood: in, each request's prompt ids once (its cache serves all its continuations) plus
+  every token of every continuation; out, nothing.
+
 torch and transformers are imported inside functions: this module is imported at load time only.
 """
 
@@ -197,6 +205,7 @@ def _make_row_stopper(tokenizer: Any, prompt_width: int, max_new: list[int], sto
     class RowStopper(StoppingCriteria):
         def __init__(self):
             self.done = [False] * len(max_new)
+            self.ended_at = list(max_new)  # tokens each row had generated when this criterion ended it
 
         def __call__(self, input_ids, scores, **kwargs):
             generated = input_ids[:, prompt_width:]
@@ -208,6 +217,8 @@ def _make_row_stopper(tokenizer: Any, prompt_width: int, max_new: list[int], sto
                 elif stops[row]:
                     text = tokenizer.decode(generated[row], skip_special_tokens=True)
                     self.done[row] = any(s in text for s in stops[row])
+                if self.done[row]:
+                    self.ended_at[row] = generated.shape[1]
             return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
 
     return RowStopper()
@@ -228,6 +239,8 @@ class HFBackend(LocalBackend):
         torch.manual_seed(seed)
         self.tokenizer, self.model = self._load()
         self._templated: set[bool] = set()
+        self.tokens_in = 0  # running totals; the module docstring says what is counted
+        self.tokens_out = 0
 
     # ---- loading ----
 
@@ -411,9 +424,12 @@ class HFBackend(LocalBackend):
                 stopping_criteria=StoppingCriteriaList([stopper]), **options,
             )
         texts = []
+        self.tokens_in += sum(len(p) for p in prompts)
         for row in range(output.shape[0]):
             tokens = output[row, width:width + max_new[row]].tolist()
             cut = next((k for k, t in enumerate(tokens) if t in self.eos_ids), len(tokens))
+            # Rows that ended early are padded (or, without an EOS id, run on) until the batch ends.
+            self.tokens_out += min(cut + 1, stopper.ended_at[row])
             text = self.tokenizer.decode(tokens[:cut], skip_special_tokens=True)
             texts.append(truncate_at_stop(text, stops[row]))
         return texts
@@ -425,6 +441,7 @@ class HFBackend(LocalBackend):
         if not prompt:
             raise LLMRecError("loglikelihood: the prompt is empty after tokenisation; nothing to condition on")
         conts = [continuation_ids(self.tokenizer, c) for c in request.continuations]
+        self.tokens_in += len(prompt) + sum(len(c) for c in conts)
         scores: list[Score | None] = [Score(0.0, 0) if not c else None for c in conts]
         width = len(prompt)
         with torch.inference_mode():

@@ -2,6 +2,13 @@
 
 The translation between llmrec requests and vLLM call arguments / outputs is kept in pure
 functions below that never import vllm, so it can be checked without a GPU.
+
+Token counts (`tokens_in`, `tokens_out`, running totals for the run record) are read from vLLM's
+outputs, so they count every sequence vLLM was sent (its prefix cache may skip some of that work):
+- generate: in, each request's prompt ids (`prompt_token_ids`); out, the generated ids of each
+  of its n returns (`outputs[k].token_ids`), greedy ones included.
+- loglikelihood: in, each prompt + continuation sequence in full, so a prompt counts once per
+  continuation; out, nothing (the one token vLLM generates per sequence is thrown away).
 """
 
 from __future__ import annotations
@@ -63,6 +70,13 @@ def completions(request: GenerateRequest, output: Any) -> list[str]:
     return [truncate_at_stop(choice.text, request.stop) for choice in output.outputs][: request.n]
 
 
+def token_counts(outputs: Sequence[Any]) -> tuple[int, int]:
+    """(prompt tokens, generated tokens) of vLLM RequestOutputs."""
+    prompt = sum(len(o.prompt_token_ids) for o in outputs)
+    generated = sum(len(choice.token_ids) for o in outputs for choice in o.outputs)
+    return prompt, generated
+
+
 def _logprob_value(entry: Any) -> float:
     return float(entry.logprob if hasattr(entry, "logprob") else entry)
 
@@ -111,6 +125,8 @@ class VLLMBackend(LocalBackend):
         else:
             self.lora = None
         self._templated: set[bool] = set()
+        self.tokens_in = 0  # running totals; the module docstring says what is counted
+        self.tokens_out = 0
 
     @property
     def context_length(self) -> int | None:
@@ -124,6 +140,9 @@ class VLLMBackend(LocalBackend):
         prompts = [{"prompt_token_ids": self._encode(r.prompt, r.chat)} for r in requests]
         params = [SamplingParams(**sampling_kwargs(r)) for r in requests]
         outputs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
+        tokens_in, tokens_out = token_counts(outputs)
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
         return [completions(r, o) for r, o in zip(requests, outputs)]
 
     def loglikelihood(self, requests: Sequence[ScoreRequest]) -> list[list[Score]]:
@@ -137,6 +156,7 @@ class VLLMBackend(LocalBackend):
         scored = [k for k, (_, ids, n) in enumerate(flat) if len(ids) > n]
         outputs = self.llm.generate([{"prompt_token_ids": flat[k][1]} for k in scored],
                                     SamplingParams(**scoring_kwargs()), lora_request=self.lora, use_tqdm=False)
+        self.tokens_in += token_counts(outputs)[0]
         by_flat = {k: continuation_score(o.prompt_logprobs, flat[k][1], flat[k][2]) for k, o in zip(scored, outputs)}
         results: list[list[Score]] = [[] for _ in requests]
         for k, (index, _, _) in enumerate(flat):
