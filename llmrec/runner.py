@@ -300,7 +300,10 @@ class Bench:
                           "fitted": {**(previous.get("model_info") or {}).get("fitted", {}), **self.fitted}}
         else:
             model_info = self.backend.info() if self.backend is not None else previous.get("model_info")
-        tokens = {k: getattr(self.backend, k, None) for k in ("tokens_in", "tokens_out")}
+        # counted per invocation: a resumed run adds its own to what earlier invocations recorded
+        earlier = previous.get("tokens") or {}
+        tokens = {k: None if (n := getattr(self.backend, k, None)) is None else n + (earlier.get(k) or 0)
+                  for k in ("tokens_in", "tokens_out")}
         return {
             "format": FORMAT, "run_id": self.run_id, "llmrec_version": __version__, "git_commit": git_commit(),
             "command": sys.argv, "settings": self.config.settings(), "identity": self.identity,
