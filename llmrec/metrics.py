@@ -23,14 +23,20 @@ KINDS = ("rating", "ranking", "text")
 TASK_KIND = {"rating": "rating", "sequential": "ranking", "direct": "ranking",
              "explanation": "text", "review": "text"}
 RANKING_CUTOFFS = (1, 5, 10)
+RANKING_QUALITY = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr")
+# The strict view of a generated ranking: only a well-formed list answer scores (Prediction.well_formed);
+# strict_parse_failure_rate is the share of answers that are not one. The plain names are the refined view.
+STRICT_QUALITY = tuple(f"strict_{name}" for name in RANKING_QUALITY)
+STRICT_RANKING = (*STRICT_QUALITY, "strict_parse_failure_rate")
 METRICS = {
     "rating": ("rmse", "mae", "coverage", "parse_failure_rate"),
-    "ranking": ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr", "parse_failure_rate",
+    "ranking": (*RANKING_QUALITY, *STRICT_RANKING, "parse_failure_rate",
                 "hallucination_rate", "out_of_candidate_rate", "duplicate_rate"),
     "text": ("bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l", "parse_failure_rate"),
 }
 LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {"rmse", "mae", "parse_failure_rate", "hallucination_rate", "out_of_candidate_rate", "duplicate_rate"})
+    {"rmse", "mae", "parse_failure_rate", "hallucination_rate", "out_of_candidate_rate", "duplicate_rate",
+     "strict_parse_failure_rate"})
 RATING_RANGE = (1.0, 5.0)
 BLEU_ORDER = 4
 
@@ -160,16 +166,21 @@ def _mentions(p: Prediction) -> list[float]:
             p.hallucinated, p.out_of_candidates, p.duplicates]
 
 
-def _ranking_row(p: Prediction, target: Any) -> list[float]:
-    rank = None if p.parse_failed else rank_of(p.value, target)
+def _ranking_row(p: Prediction, target: Any, strict: bool = False) -> list[float]:
+    """hr@1/5/10, ndcg@5/10, mrr of one answer; strict: 0 unless the answer was a well-formed list."""
+    usable = not p.parse_failed and (p.well_formed or not strict)
+    rank = rank_of(p.value, target) if usable else None
     return ([hit_at_k(rank, k) for k in RANKING_CUTOFFS] + [ndcg_at_k(rank, k) for k in (5, 10)]
             + [reciprocal_rank(rank)])
 
 
 def _ranking_stats(predictions: Sequence[Prediction], references: Sequence[Any]) -> np.ndarray:
-    rows = [[1.0, *_ranking_row(p, t), float(p.parse_failed), *_mentions(p)]
+    """Per sample: count, the refined view's 6 scores, parse failure, 4 mention counts (kept +
+    invalid, hallucinated, out of candidates, duplicates), the strict view's 6 scores, strict failure."""
+    rows = [[1.0, *_ranking_row(p, t), float(p.parse_failed), *_mentions(p),
+             *_ranking_row(p, t, strict=True), float(p.parse_failed or not p.well_formed)]
             for p, t in zip(predictions, references)]
-    return np.array(rows, dtype=float).reshape(-1, 12)
+    return np.array(rows, dtype=float).reshape(-1, 19)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -179,11 +190,13 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def _ranking_values(s: np.ndarray) -> dict[str, np.ndarray]:
     count = s[:, 0]
-    names = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr", "parse_failure_rate")
+    names = (*RANKING_QUALITY, "parse_failure_rate")
     values = {name: s[:, 1 + i] / count for i, name in enumerate(names)}
     mentions = s[:, 8]
     for i, name in enumerate(("hallucination_rate", "out_of_candidate_rate", "duplicate_rate")):
         values[name] = _ratio(s[:, 9 + i], mentions)
+    for i, name in enumerate(STRICT_RANKING):
+        values[name] = s[:, 12 + i] / count
     return values
 
 
@@ -282,7 +295,8 @@ def score(kind: str, predictions: list[Prediction], references: list, *, seed: i
 
 
 def per_sample_scores(kind: str, prediction: Prediction, reference: Any) -> dict[str, float]:
-    """The sample's own contribution, for per-sample logs and paired comparisons.
+    """The sample's own contribution, for per-sample logs and paired comparisons (ranking: both views,
+    the strict one under strict_ names: 0 unless the answer was a well-formed list).
 
     rating: {"parsed", "abs_error", "squared_error"} (errors only when parsed, on the clamped value);
     ranking: hr@k, ndcg@k, mrr; text: rouge-1/2/l and sentence-level bleu-1/bleu-4 (unsmoothed)."""
@@ -292,8 +306,8 @@ def per_sample_scores(kind: str, prediction: Prediction, reference: Any) -> dict
             return {"parsed": 0.0}
         return {"parsed": 1.0, "abs_error": float(row[3]), "squared_error": float(row[2])}
     if kind == "ranking":
-        names = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr")
-        return dict(zip(names, map(float, _ranking_row(prediction, reference))))
+        scores = [*_ranking_row(prediction, reference), *_ranking_row(prediction, reference, strict=True)]
+        return dict(zip((*RANKING_QUALITY, *STRICT_QUALITY), map(float, scores), strict=True))
     if kind == "text":
         hyp = _hypothesis(prediction)
         stats = bleu_stats(hyp, str(reference), BLEU_ORDER)

@@ -29,7 +29,10 @@ QUALITY_ORDER = (
     "hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr",
     "bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l",
 )  # fmt: skip
-VALIDITY_ORDER = ("parse_failure_rate", "hallucination_rate", "out_of_candidate_rate", "duplicate_rate")
+VALIDITY_ORDER = ("parse_failure_rate", "hallucination_rate", "out_of_candidate_rate", "duplicate_rate",
+                  "strict_parse_failure_rate")
+# The strict view's scores (llmrec.metrics.STRICT_RANKING) follow the refined ones they mirror.
+STRICT_ORDER = ("strict_hr@1", "strict_hr@5", "strict_hr@10", "strict_ndcg@5", "strict_ndcg@10", "strict_mrr")
 RANKING_KS = (1, 5, 10)
 
 
@@ -219,7 +222,7 @@ class Group:
     def __init__(self, task: str, dataset: str, rows: list[Row]):
         self.task, self.dataset, self.rows = task, dataset, rows
         names = {n for r in rows for n in r.metrics}
-        self.quality = _order({n for n in names if not is_validity(n)}, QUALITY_ORDER)
+        self.quality = _order({n for n in names if not is_validity(n)}, QUALITY_ORDER + STRICT_ORDER)
         self.validity = _order({n for n in names if is_validity(n)}, VALIDITY_ORDER)
         self.ranking = any(n.startswith(("hr@", "ndcg@")) for n in names)
 

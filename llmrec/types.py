@@ -66,15 +66,21 @@ class Prediction:
     hallucinated: int = 0  # mentioned items that match nothing in the catalog
     out_of_candidates: int = 0  # real catalog items that were not among the candidates
     duplicates: int = 0  # repeated items removed from a ranked list
+    # Ranking: False when the answer was not a well-formed list (parsing.read_ranking), so the strict
+    # view scores it 0. A well-formed answer's strict list is `value` itself: nothing else is stored.
+    well_formed: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "value": self.value,
             "parse_failed": self.parse_failed,
             "hallucinated": self.hallucinated,
             "out_of_candidates": self.out_of_candidates,
             "duplicates": self.duplicates,
         }
+        if not self.well_formed:  # only when it says something: records stay compact, old ones load
+            out["well_formed"] = False
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Prediction":

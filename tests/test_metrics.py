@@ -160,6 +160,43 @@ def test_score_ranking_by_hand():
     assert out["out_of_candidate_rate"]["value"] == pytest.approx(2 / 32)
     assert out["duplicate_rate"]["value"] == pytest.approx(1 / 32)
     assert set(out) == set(METRICS["ranking"])
+    # Every answer here is a list (as a classic model's are): the strict view is the same.
+    for name in ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr", "parse_failure_rate"):
+        assert out[f"strict_{name}"] == out[name], name
+
+
+def _two_views_fixture():
+    preds = [
+        Prediction([7, 5]),  # a well-formed list: rank 1 in both views
+        Prediction([3, 9, 8], well_formed=False),  # titles read out of prose: rank 3, strict 0
+        Prediction([], parse_failed=True, well_formed=False),  # nothing at all: 0 in both, a failure in both
+        Prediction(list(range(20, 32))),  # well-formed, target 29 at rank 10
+        Prediction([4], hallucinated=1, well_formed=False),  # prose that misses
+    ]
+    return preds, [7, 8, 1, 29, 6]
+
+
+def test_score_ranking_two_views_by_hand():
+    preds, refs = _two_views_fixture()
+    out = score("ranking", preds, refs, n_boot=200)
+    assert out["hr@10"]["value"] == pytest.approx(3 / 5)  # ranks 1, 3, 10
+    assert out["strict_hr@10"]["value"] == pytest.approx(2 / 5)  # ranks 1, 10: the prose answer scores 0
+    assert out["hr@5"]["value"] == pytest.approx(2 / 5) and out["strict_hr@5"]["value"] == pytest.approx(1 / 5)
+    assert out["hr@1"]["value"] == out["strict_hr@1"]["value"] == pytest.approx(1 / 5)
+    assert out["mrr"]["value"] == pytest.approx((1 + 1 / 3 + 1 / 10) / 5)
+    assert out["strict_mrr"]["value"] == pytest.approx((1 + 1 / 10) / 5)
+    assert out["ndcg@10"]["value"] == pytest.approx((1 + 0.5 + 1 / math.log2(11)) / 5)
+    assert out["strict_ndcg@10"]["value"] == pytest.approx((1 + 1 / math.log2(11)) / 5)
+    assert out["strict_ndcg@5"]["value"] == pytest.approx(1 / 5)
+    assert out["parse_failure_rate"]["value"] == pytest.approx(1 / 5)
+    assert out["strict_parse_failure_rate"]["value"] == pytest.approx(3 / 5)
+    assert out["hallucination_rate"]["value"] == pytest.approx(1 / 19)  # kept 2 + 3 + 0 + 12 + 1, + 1
+    lo, hi = out["strict_hr@10"]["ci"]
+    assert 0 <= lo <= 2 / 5 <= hi <= 1
+    rows = [per_sample_scores("ranking", p, t) for p, t in zip(preds, refs)]
+    assert [r["strict_hr@10"] for r in rows] == [1, 0, 0, 1, 0] and [r["hr@10"] for r in rows] == [1, 1, 0, 1, 0]
+    for name in ("strict_hr@1", "strict_hr@5", "strict_hr@10", "strict_ndcg@5", "strict_ndcg@10", "strict_mrr"):
+        assert np.mean([r[name] for r in rows]) == pytest.approx(out[name]["value"]), name
 
 
 def test_parse_failure_scores_zero_even_if_a_value_is_left():
@@ -203,7 +240,7 @@ def test_per_sample_scores_average_to_score():
 
 def test_lower_is_better_names():
     assert LOWER_IS_BETTER == {"rmse", "mae", "parse_failure_rate", "hallucination_rate",
-                               "out_of_candidate_rate", "duplicate_rate"}
+                               "out_of_candidate_rate", "duplicate_rate", "strict_parse_failure_rate"}
     every = {m for names in METRICS.values() for m in names}
     assert {m for m in every if m.endswith("_rate")} <= LOWER_IS_BETTER
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from llmrec.parsing import (ItemMatcher, normalise_title, parse_ranking, parse_rating, parse_rating_prediction,
-                            parse_text, split_ranked_list)
+                            parse_text, read_ranking, split_ranked_list)
+from llmrec.types import Prediction
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +118,8 @@ def test_parse_rating_prediction_flags_failures():
     ("Sure! Here are 3 movies:\n- Toy Story\n- Heat\n* Casino", ["Toy Story", "Heat", "Casino"]),
     ("Here are my picks:\nToy Story\nHeat\nCasino", ["Toy Story", "Heat", "Casino"]),
     ("```\nToy Story\nHeat\n```", ["Toy Story", "Heat"]),
-    ("Toy Story, Heat, Casino", ["Toy Story", "Heat", "Casino"]),
-    ("item_12 , item_45", ["item_12", "item_45"]),
+    # Commas are split only where the pieces name catalog items (see test_read_ranking).
+    ("Toy Story, Heat, Casino", ["Toy Story, Heat, Casino"]),
     ("Heat", ["Heat"]),
     ("[]", []),
     ("", []),
@@ -221,10 +222,100 @@ def test_parse_ranking_ids_from_finetuned_models(matcher):
 def test_parse_ranking_failures(matcher):
     assert parse_ranking("", matcher).parse_failed
     assert parse_ranking("[]", matcher).parse_failed
-    # A refusal is text, not a failure to find text: its pieces (split at the comma of a single
-    # line) are counted as hallucinated mentions, and the sample scores 0.
+    # A refusal is text, not a failure to find text: it is one hallucinated mention (its comma does
+    # not separate titles), it scores 0, and it is not a well-formed list.
     p = parse_ranking("I'm sorry, I can't recommend movies.", matcher)
-    assert not p.parse_failed and p.value == [] and p.hallucinated == 2
+    assert not p.parse_failed and p.value == [] and p.hallucinated == 1 and not p.well_formed
+
+
+# --- two views: titles read out of prose (refined), and well-formed lists only (strict) ---------------
+
+SOUL_FOOD = 880  # "Soul Food (1997)" in MovieLens-100k
+
+
+@pytest.mark.parametrize("text, mentions, well_formed", [
+    # Well-formed lists: nothing but the list; every entry a bare title or id.
+    ("['Toy Story', 'Heat', \"Schindler's List\"]", ["Toy Story", "Heat", "Schindler's List"], True),
+    ("['Toy Story', 'Schindler's List', 'Heat']", ["Toy Story", "Schindler's List", "Heat"], True),
+    ("```python\n['Toy Story', 'Heat']\n```", ["Toy Story", "Heat"], True),
+    ("1. Toy Story (1995)\n2. **Heat**\n3) \"Casino\"", ["Toy Story (1995)", "Heat", "Casino"], True),
+    ("- Toy Story\n- Heat", ["Toy Story", "Heat"], True),
+    ("Toy Story\nHeat\nCasino", ["Toy Story", "Heat", "Casino"], True),
+    ("item_50", ["item_50"], True),
+    ("Paris Is Burning (1990)", ["Paris Is Burning (1990)"], True),  # "is" inside a title is no cue
+    ("1. Toy Story 2\n2. Heat", ["Toy Story 2", "Heat"], True),  # a hallucinated title is still a list entry
+    # Text around the list, or a list that is not Python, or cut off: the strict view rejects it.
+    ("Here are my picks:\nToy Story\nHeat", ["Toy Story", "Heat"], False),
+    ("1. Toy Story\n2. Heat\nI hope you enjoy these!", ["Toy Story", "Heat"], False),
+    ("Sure! Here are my recommendations: ['Toy Story', 'Heat']", ["Toy Story", "Heat"], False),
+    ("[Toy Story, Heat]", ["Toy Story", "Heat"], False),
+    ("['Toy Story', 'Heat', 'Casi", ["Toy Story", "Heat", "Casi"], False),
+    ("Toy Story, Heat, Casino", ["Toy Story", "Heat", "Casino"], False),
+    # Prose: the titles it names, in order.
+    ('The next item the user might interact with is "Soul Food (1997)".', ["Soul Food (1997)"], False),
+    ("The next item the user might interact with is Soul Food (1997).", ["Soul Food (1997)."], False),
+    ('I recommend "Heat" and then \u201cCasino (1995)\u201d.', ["Heat", "Casino (1995)"], False),
+    ("Try 'Schindler's List' or 'Heat'.", ["Schindler's List", "Heat"], False),
+    ('Based on the history I suggest "drama".', ["drama"], False),  # quoted: a mention, matched or not
+    ("Sure! I think you will like [\"Heat\", \"Casino\"] a lot.", ["Heat", "Casino"], False),
+    ("Here are my picks: 1. Toy Story 2. Heat 3. Casino", ["Toy Story", "Heat", "Casino"], False),
+    ("I would recommend Heat, Casino and Fargo.", ["Heat", "Casino", "Fargo."], False),
+    ("1. Heat - a great thriller\n2. Casino", ["Heat", "Casino"], False),
+    ("1. Toy Story [Animation, Comedy]\n2. Heat", ["Toy Story", "Heat"], False),
+    ("Fargo (1996), Godfather, The (1972), Toy Story (1995)",
+     ["Fargo (1996)", "Godfather, The (1972)", "Toy Story (1995)"], False),
+    # SmolLM2's own answer: a preamble, then a comma list whose opening quote never closes.
+    ('The user has interacted with the following items in chronological order: "Blob, The (1958), '
+     "Cat People (1982), Hellraiser: Bloodline (1996)",
+     ["Blob, The (1958)", "Cat People (1982)", "Hellraiser: Bloodline (1996)"], False),
+    ('The next item that the user might interact with is "The (1996)"', ["The (1996)"], False),
+    # Nothing to read out of a sentence: it is one mention, as a whole.
+    ("I'm sorry, I can't recommend movies.", ["I'm sorry, I can't recommend movies."], False),
+    ("[]", [], False),
+    ("", [], False),
+])
+def test_read_ranking(matcher, text, mentions, well_formed):
+    assert read_ranking(text, matcher) == (mentions, well_formed)
+
+
+def test_a_title_quoted_in_a_sentence_is_kept_but_not_well_formed(matcher):
+    p = parse_ranking('The next item the user might interact with is "Soul Food (1997)".', matcher)
+    assert p.value == [SOUL_FOOD] and p.hallucinated == 0 and not p.parse_failed
+    assert not p.well_formed  # the strict view scores it 0 (tests/test_metrics.py)
+
+
+def test_well_formed_lists_are_the_same_in_both_views(matcher):
+    for text in ("['Toy Story', 'Heat']", "1. Toy Story\n2. Heat"):
+        p = parse_ranking(text, matcher)
+        assert p.value == [1, 273] and p.well_formed, text
+
+
+def test_prose_keeps_the_counting_contract(matcher):
+    # Two quoted titles in order; a quoted word that names nothing is hallucinated, not dropped.
+    text = 'The user liked "Heat", so I suggest "Soul Food (1997)", "Heat" again and a "drama".'
+    p = parse_ranking(text, matcher, candidates=[SOUL_FOOD, 273])
+    assert p.value == [273, SOUL_FOOD]
+    assert (p.hallucinated, p.duplicates, p.out_of_candidates) == (1, 1, 0)
+    assert len(p.value) + p.hallucinated + p.duplicates + p.out_of_candidates == len(read_ranking(text, matcher)[0])
+    assert not p.well_formed
+
+
+def test_comma_lines_split_only_into_catalog_titles(matcher):
+    p = parse_ranking("item_12 , item_45", matcher)
+    assert p.value == [12, 45] and not p.well_formed  # a comma line is not one of the list forms
+    p = parse_ranking("Toy Story, Heat, Blorp", matcher)
+    assert p.value == [1, 273] and p.hallucinated == 1
+
+
+def test_well_formed_is_recorded_only_when_false():
+    kept = Prediction([1, 273])
+    assert "well_formed" not in kept.to_json()
+    assert Prediction.from_json(kept.to_json()) == kept
+    rejected = Prediction([SOUL_FOOD], well_formed=False)
+    assert rejected.to_json()["well_formed"] is False
+    assert Prediction.from_json(rejected.to_json()) == rejected
+    old = {"value": [3], "parse_failed": False, "hallucinated": 0, "out_of_candidates": 0, "duplicates": 0}
+    assert Prediction.from_json(old).well_formed  # records written before the strict view
 
 
 # --- free text -------------------------------------------------------------------------------------
