@@ -112,7 +112,8 @@ def tasks_of(model: str, tasks: list, chosen: bool) -> list:
 
 
 def print_metrics(metrics: dict) -> None:
-    """One table per task on stdout; classic models cannot give invalid answers, so their rates are left out."""
+    """One table per task on stdout. Classic models cannot give invalid answers, so their rates are left out;
+    the strict view differs from the refined one only for generated answers."""
     from rich.console import Console
     from rich.table import Table
 
@@ -128,6 +129,8 @@ def print_metrics(metrics: dict) -> None:
         for metric, v in t["metrics"].items():
             if t["scoring"] == "classic" and metric.endswith("_rate"):
                 continue
+            if t["scoring"] != "generate" and metric.startswith("strict_"):
+                continue  # a ranked list given directly: both views are the same
             lo, hi = v["ci"]
             table.add_row(metric, f"{v['value']:.4f}", f"[{lo:.4f}, {hi:.4f}]")
         console.print(table)

@@ -14,7 +14,8 @@ from llmrec.protocol import protocol_of
 
 HEADLINE = {
     "rating": ("rmse", "mae", "coverage"),
-    "ranking": ("hr@1", "hr@5", "hr@10", "ndcg@10", "mrr", "parse_failure_rate", "hallucination_rate"),
+    "ranking": ("hr@1", "hr@5", "hr@10", "ndcg@10", "mrr", "strict_hr@10", "parse_failure_rate",
+                "hallucination_rate"),
     "text": ("bleu-1", "bleu-4", "rouge-1", "rouge-l", "p5-rouge-1", "p5-rouge-l", "parse_failure_rate"),
 }
 
