@@ -18,9 +18,11 @@ import numpy as np
 
 from llmrec.types import Prediction
 
+METRICS_VERSION = 2
+"""Version of the metric definitions. Bump it when a metric's definition changes; runs record it, and
+numbers from different versions are not comparable. 2: rouge-* tokenize Unicode text, p5-rouge-* added."""
+
 KINDS = ("rating", "ranking", "text")
-TASK_KIND = {"rating": "rating", "sequential": "ranking", "direct": "ranking",
-             "explanation": "text", "review": "text"}
 RANKING_CUTOFFS = (1, 5, 10)
 METRICS = {
     "rating": ("rmse", "mae", "coverage", "parse_failure_rate"),
