@@ -9,6 +9,7 @@ metrics (RMSE, rates) are resampled correctly, not averaged per sample.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from functools import lru_cache
 from typing import Any, Callable, Sequence
@@ -17,11 +18,12 @@ import numpy as np
 
 from llmrec.types import Prediction
 
-# Bump when a metric's definition changes: runs record it, and numbers of different versions are not comparable.
 METRICS_VERSION = 2
+"""Version of the metric definitions. Bump it when a metric's definition changes; runs record it, and
+numbers from different versions are not comparable. 2: rouge-* tokenize Unicode text, p5-rouge-* added,
+ranking answers read in two views (refined: titles out of prose; strict_*: well-formed lists only)."""
+
 KINDS = ("rating", "ranking", "text")
-TASK_KIND = {"rating": "rating", "sequential": "ranking", "direct": "ranking",
-             "explanation": "text", "review": "text"}
 RANKING_CUTOFFS = (1, 5, 10)
 RANKING_QUALITY = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr")
 # The strict view of a generated ranking: only a well-formed list answer scores (Prediction.well_formed);
@@ -32,7 +34,8 @@ METRICS = {
     "rating": ("rmse", "mae", "coverage", "parse_failure_rate"),
     "ranking": (*RANKING_QUALITY, *STRICT_RANKING, "parse_failure_rate",
                 "hallucination_rate", "out_of_candidate_rate", "duplicate_rate"),
-    "text": ("bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l", "parse_failure_rate"),
+    "text": ("bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l", "p5-rouge-1", "p5-rouge-2", "p5-rouge-l",
+             "parse_failure_rate"),
 }
 LOWER_IS_BETTER: frozenset[str] = frozenset(
     {"rmse", "mae", "parse_failure_rate", "hallucination_rate", "out_of_candidate_rate", "duplicate_rate",
@@ -80,7 +83,7 @@ def reciprocal_rank(rank: int | None) -> float:
     return 1.0 / rank if rank is not None else 0.0
 
 
-# --- text: BLEU exactly as TF-NMT compute_bleu (used by P5 / LLMRec), ROUGE from rouge-score -----
+# --- text: BLEU exactly as TF-NMT compute_bleu (used by P5 / LLMRec); ROUGE two ways ---------------
 
 def _ngrams(tokens: list[str], order: int) -> Counter:
     return Counter(tuple(tokens[i:i + order]) for i in range(len(tokens) - order + 1))
@@ -124,21 +127,103 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order:
     return float(bleu_from_stats(stats, max_order)[0])
 
 
+ROUGE_NAMES = ("rouge-1", "rouge-2", "rouge-l", "p5-rouge-1", "p5-rouge-2", "p5-rouge-l")
+
+# Scripts written without spaces between words: each character is one token (a word segmenter would
+# need a dictionary). Marks that follow such a character (e.g. variation selectors) stay with it.
+_UNSPACED_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}"
+
+
+@lru_cache(maxsize=1)
+def _unicode_token_pattern():
+    # `regex` (for Unicode script and category classes) is required by nltk, which rouge-score requires.
+    import regex
+
+    unspaced = f"[{_UNSPACED_SCRIPTS}]"
+    return regex.compile(rf"{unspaced}\p{{M}}*|(?:(?!{unspaced})[\p{{L}}\p{{N}}\p{{M}}])+")
+
+
+class UnicodeTokenizer:
+    """rouge-score's tokenizer extended to every script (it keeps only [a-z0-9], so "café" -> "caf"
+    and Chinese text has no tokens at all).
+
+    Text is NFC-normalised and lowercased; a token is a run of Unicode letters, digits and combining
+    marks, so on ASCII text the tokens are exactly rouge-score's. Han, Hiragana and Katakana characters
+    are one token each. Other scripts without spaces (Thai, Khmer, ...) give one token per run."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return _unicode_token_pattern().findall(unicodedata.normalize("NFC", text).lower())
+
+
 @lru_cache(maxsize=1)
 def _rouge_scorer():
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=False)
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=False,
+                                    tokenizer=UnicodeTokenizer())
 
 
 def rouge_f1(hypothesis: str, reference: str) -> dict[str, float]:
-    """ROUGE-1/2/L F1 (x100) of one pair from the `rouge-score` package (no stemming).
-
-    This counts n-gram occurrences (Lin 2004, as rouge-score implements it). P5's own ROUGE counted
-    n-gram *sets*, so its published numbers are not directly comparable with these."""
+    """ROUGE-1/2/L F1 (x100) of one pair from the `rouge-score` package (no stemming), on
+    `UnicodeTokenizer` tokens. N-gram occurrences are counted (Lin 2004, as rouge-score does)."""
     scores = _rouge_scorer().score(reference or "", hypothesis or "")
     return {"rouge-1": scores["rouge1"].fmeasure * 100, "rouge-2": scores["rouge2"].fmeasure * 100,
             "rouge-l": scores["rougeL"].fmeasure * 100}
+
+
+def p5_tokens(text: str) -> list[str]:
+    """P5's ROUGE tokens: split on single spaces, case and punctuation kept. Two spaces in a row, or
+    a leading/trailing space, give an empty token, and the empty text is one empty token."""
+    return text.split(" ")
+
+
+def _ngram_set(tokens: list[str], order: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + order]) for i in range(len(tokens) - order + 1)}
+
+
+def p5_rouge_n(hypothesis: list[str], reference: list[str], order: int) -> float:
+    """ROUGE-N of P5 (TF-NMT `rouge_n`): F = 2PR/(P+R) over the *sets* of n-grams; 0 without overlap."""
+    hyp, ref = _ngram_set(hypothesis, order), _ngram_set(reference, order)
+    overlap = len(hyp & ref)
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / len(hyp), overlap / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _lcs_length(a: list[str], b: list[str]) -> int:
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def p5_rouge_l(hypothesis: list[str], reference: list[str]) -> float:
+    """Sentence-level ROUGE-L of P5 (TF-NMT `rouge_l_sentence_level`): R = LCS/len(ref),
+    P = LCS/len(hyp), F = (1+b^2)RP/(R+b^2 P) with b = P/R (not F1, which is b = 1); 0 without a
+    common token. P5 adds 1e-12 guards against division by zero; the zero case is explicit here."""
+    lcs = _lcs_length(hypothesis, reference)
+    if lcs == 0:
+        return 0.0
+    recall, precision = lcs / len(reference), lcs / len(hypothesis)
+    beta_sq = (precision / recall) ** 2
+    return (1 + beta_sq) * recall * precision / (recall + beta_sq * precision)
+
+
+def p5_rouge(hypothesis: str, reference: str) -> dict[str, float]:
+    """ROUGE-1/2/L (x100) of one pair as P5 and LLMRec compute them (TF-NMT `rouge()`, whose corpus
+    value is the mean over samples)."""
+    hyp, ref = p5_tokens(hypothesis or ""), p5_tokens(reference or "")
+    return {"p5-rouge-1": p5_rouge_n(hyp, ref, 1) * 100, "p5-rouge-2": p5_rouge_n(hyp, ref, 2) * 100,
+            "p5-rouge-l": p5_rouge_l(hyp, ref) * 100}
+
+
+def rouge_scores(hypothesis: str, reference: str) -> dict[str, float]:
+    """Every ROUGE of one pair, keyed by ROUGE_NAMES."""
+    return {**rouge_f1(hypothesis, reference), **p5_rouge(hypothesis, reference)}
 
 
 # --- per-sample statistics and their reductions, one pair per kind -----------------------------
@@ -205,20 +290,22 @@ def _hypothesis(p: Prediction) -> str:
 
 
 def _text_stats(predictions: Sequence[Prediction], references: Sequence[str]) -> np.ndarray:
+    """Per sample: [1, parse_failed, each ROUGE_NAMES score, *bleu_stats]. ROUGE is a mean over
+    samples, so its per-sample scores are its sufficient statistics."""
     rows = []
     for p, ref in zip(predictions, references):
         hyp, ref = _hypothesis(p), "" if ref is None else str(ref)
-        rouge = rouge_f1(hyp, ref)
-        rows.append([1.0, float(p.parse_failed), rouge["rouge-1"], rouge["rouge-2"], rouge["rouge-l"],
+        rouge = rouge_scores(hyp, ref)
+        rows.append([1.0, float(p.parse_failed), *(rouge[name] for name in ROUGE_NAMES),
                      *bleu_stats(hyp, ref, BLEU_ORDER)])
-    return np.array(rows, dtype=float).reshape(-1, 5 + 2 * BLEU_ORDER + 2)
+    return np.array(rows, dtype=float).reshape(-1, 2 + len(ROUGE_NAMES) + 2 * BLEU_ORDER + 2)
 
 
 def _text_values(s: np.ndarray) -> dict[str, np.ndarray]:
     count = s[:, 0]
-    bleu = s[:, 5:]
-    return {"bleu-1": bleu_from_stats(bleu, 1), "bleu-4": bleu_from_stats(bleu, BLEU_ORDER),
-            "rouge-1": s[:, 2] / count, "rouge-2": s[:, 3] / count, "rouge-l": s[:, 4] / count,
+    bleu = s[:, 2 + len(ROUGE_NAMES):]
+    rouge = {name: s[:, 2 + i] / count for i, name in enumerate(ROUGE_NAMES)}
+    return {"bleu-1": bleu_from_stats(bleu, 1), "bleu-4": bleu_from_stats(bleu, BLEU_ORDER), **rouge,
             "parse_failure_rate": s[:, 1] / count}
 
 
@@ -299,7 +386,8 @@ def per_sample_scores(kind: str, prediction: Prediction, reference: Any) -> dict
     the strict one under strict_ names: 0 unless the answer was a well-formed list).
 
     rating: {"parsed", "abs_error", "squared_error"} (errors only when parsed, on the clamped value);
-    ranking: hr@k, ndcg@k, mrr; text: rouge-1/2/l and sentence-level bleu-1/bleu-4 (unsmoothed)."""
+    ranking: hr@k, ndcg@k, mrr; text: every ROUGE_NAMES score and sentence-level bleu-1/bleu-4
+    (unsmoothed)."""
     if kind == "rating":
         row = _rating_stats([prediction], [reference])[0]
         if not row[1]:
@@ -312,5 +400,5 @@ def per_sample_scores(kind: str, prediction: Prediction, reference: Any) -> dict
         hyp = _hypothesis(prediction)
         stats = bleu_stats(hyp, str(reference), BLEU_ORDER)
         return {"bleu-1": float(bleu_from_stats(stats, 1)[0]), "bleu-4": float(bleu_from_stats(stats, 4)[0]),
-                **{k: float(v) for k, v in rouge_f1(hyp, str(reference)).items()}}
+                **{k: float(v) for k, v in rouge_scores(hyp, str(reference)).items()}}
     raise ValueError(f"unknown metric kind {kind!r}; expected one of {', '.join(KINDS)}")

@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 QUALITY_ORDER = (
     "rmse", "mae", "coverage",
     "hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr",
-    "bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l",
+    "bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l", "p5-rouge-1", "p5-rouge-2", "p5-rouge-l",
 )  # fmt: skip
 VALIDITY_ORDER = ("parse_failure_rate", "hallucination_rate", "out_of_candidate_rate", "duplicate_rate",
                   "strict_parse_failure_rate")
@@ -181,7 +181,7 @@ def lower_is_better(metric: str) -> bool:
 
 def is_percent_scale(metric: str) -> bool:
     """BLEU and ROUGE are reported x100; everything else lives on [0, 1] or the rating scale."""
-    return metric.startswith(("bleu", "rouge"))
+    return metric.startswith(("bleu", "rouge", "p5-rouge"))
 
 
 def is_validity(metric: str) -> bool:

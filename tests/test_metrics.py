@@ -4,9 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from llmrec.metrics import (LOWER_IS_BETTER, METRICS, bleu_from_stats, bleu_stats, clamp_rating, corpus_bleu,
-                            hit_at_k, mae, ndcg_at_k, per_sample_scores, rank_of, reciprocal_rank,
-                            resampled_sums, rmse, rouge_f1, score)
+from llmrec.check import default_tolerance
+from llmrec.metrics import (LOWER_IS_BETTER, METRICS, ROUGE_NAMES, UnicodeTokenizer, bleu_from_stats, bleu_stats,
+                            clamp_rating, corpus_bleu, hit_at_k, mae, ndcg_at_k, p5_rouge, per_sample_scores,
+                            rank_of, reciprocal_rank, resampled_sums, rmse, rouge_f1, score)
+from llmrec.report import is_percent_scale
 from llmrec.types import Prediction
 
 
@@ -107,9 +109,139 @@ def test_rouge_from_rouge_score_by_hand():
     assert r["rouge-2"] == pytest.approx(60.0)
     assert r["rouge-l"] == pytest.approx(500 / 6)
     # Counts, not sets: "the the the" vs "the cat" overlaps once: P 1/3, R 1/2, F1 = 0.4.
-    # (P5's set-based ROUGE would give P 1, R 1/2, F1 2/3 here.)
     assert rouge_f1("the the the", "the cat")["rouge-1"] == pytest.approx(40.0)
     assert rouge_f1("", "the cat") == {"rouge-1": 0.0, "rouge-2": 0.0, "rouge-l": 0.0}
+    # rouge-score lowercases and drops punctuation.
+    assert rouge_f1("Great dress!", "great dress") == {"rouge-1": 100.0, "rouge-2": 100.0, "rouge-l": 100.0}
+
+
+ENGLISH = [
+    ("The cat sat on the mat.", "the cat is on the mat"),
+    ("I LOVE this dress!!! Fits true-to-size, 5'4\" & 120 lbs.", "Love the dress; fits true to size (I'm 5'4)."),
+    ("snake_case words\tand tabs\nnewlines", "Snake case words and\ttabs"),
+    ("Size 10 = perfect; size 8... too small?", "size 8 is too small, 10 is perfect"),
+    ("", "nothing here"),
+    ("!!! ... ???", "only punctuation"),
+]
+
+
+def test_unicode_tokenizer_keeps_rouge_score_behaviour_on_ascii():
+    from rouge_score import rouge_scorer, tokenizers
+
+    stock_tokenizer = tokenizers.DefaultTokenizer(use_stemmer=False)
+    stock = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=False)
+    for hyp, ref in ENGLISH:
+        for text in (hyp, ref):
+            assert UnicodeTokenizer().tokenize(text) == stock_tokenizer.tokenize(text), text
+        expected = stock.score(ref, hyp)
+        ours = rouge_f1(hyp, ref)
+        for name, key in (("rouge-1", "rouge1"), ("rouge-2", "rouge2"), ("rouge-l", "rougeL")):
+            assert ours[name] == expected[key].fmeasure * 100, (hyp, name)
+
+
+def test_unicode_tokenizer_on_other_scripts():
+    tokenize = UnicodeTokenizer().tokenize
+    # Accented letters are kept (rouge-score alone gives "caf", "au", "lait"), whatever the normal form.
+    assert tokenize("Café au lait") == ["café", "au", "lait"]
+    assert tokenize("cafe\u0301") == tokenize("caf\u00e9") == ["caf\u00e9"]
+    assert tokenize("Naïve CRÈME brûlée") == ["naïve", "crème", "brûlée"]
+    # Han, Hiragana and Katakana: one token per character; Hangul and Devanagari words stay whole.
+    assert tokenize("这件衣服，很好看。") == ["这", "件", "衣", "服", "很", "好", "看"]
+    assert tokenize("このドレス") == ["こ", "の", "ド", "レ", "ス"]
+    assert tokenize("정말 예뻐요") == ["정말", "예뻐요"]
+    assert tokenize("बहुत सुंदर") == ["बहुत", "सुंदर"]
+    assert tokenize("Size M 很合身") == ["size", "m", "很", "合", "身"]
+
+
+def test_rouge_score_names_on_unicode_text():
+    # Identical Chinese text: 100 (rouge-score's own tokenizer finds no token and gives 0).
+    assert rouge_f1("这件衣服很好看", "这件衣服很好看") == {"rouge-1": 100.0, "rouge-2": 100.0, "rouge-l": 100.0}
+    # 衣服很好 vs 衣服好看: unigrams 衣 服 好 match, 3 of 4 each way -> 75; bigrams 衣服 only, 1 of 3 -> 33.33;
+    # LCS 衣服好 = 3 of 4 -> 75.
+    r = rouge_f1("衣服很好", "衣服好看")
+    assert r["rouge-1"] == pytest.approx(75.0)
+    assert r["rouge-2"] == pytest.approx(100 / 3)
+    assert r["rouge-l"] == pytest.approx(75.0)
+    # Accented words match, composed or not, and do not match their unaccented spelling.
+    assert rouge_f1("un café noir", "un cafe\u0301 noir")["rouge-1"] == pytest.approx(100.0)
+    assert rouge_f1("un café noir", "un cafe noir")["rouge-1"] == pytest.approx(200 / 3)  # 2 of 3 each way
+
+
+# --- P5's ROUGE (TF-NMT rouge(): split(" "), n-gram sets, ROUGE-L with beta = P/R) ------------------
+
+def test_p5_rouge_by_hand():
+    # the cat sat on the mat / the cat is on the mat. Sets of unigrams: {the cat sat on mat} and
+    # {the cat is on mat}, 4 shared of 5 each -> 80 (counts would give 5/6). Bigrams: 3 of 5 each -> 60.
+    # LCS "the cat on the mat" = 5 of 6 both ways: P = R, beta = 1, F = 5/6.
+    r = p5_rouge("the cat sat on the mat", "the cat is on the mat")
+    assert r["p5-rouge-1"] == pytest.approx(80.0)
+    assert r["p5-rouge-2"] == pytest.approx(60.0)
+    assert r["p5-rouge-l"] == pytest.approx(500 / 6)
+
+
+def test_p5_rouge_counts_sets_not_occurrences():
+    # the the the / the cat: unigram sets {the} and {the, cat}: P 1/1, R 1/2, F = 2(1/2)/(3/2) = 2/3.
+    # No shared bigram. LCS = 1: R 1/2, P 1/3, beta = P/R = 2/3, beta^2 = 4/9:
+    # F = (13/9)(1/2)(1/3) / (1/2 + (4/9)(1/3)) = (13/54) / (35/54) = 13/35 (F1 would be 0.4).
+    r = p5_rouge("the the the", "the cat")
+    assert r["p5-rouge-1"] == pytest.approx(200 / 3)
+    assert r["p5-rouge-2"] == 0.0
+    assert r["p5-rouge-l"] == pytest.approx(1300 / 35)
+
+
+def test_p5_rouge_keeps_case_and_punctuation():
+    assert p5_rouge("Great dress!", "great dress") == {"p5-rouge-1": 0.0, "p5-rouge-2": 0.0, "p5-rouge-l": 0.0}
+    # Love it, great fit / love it great fit: tokens "Love" "it," differ from "love" "it"; unigrams
+    # great, fit shared, 2 of 4 each -> 50; bigrams (great, fit) 1 of 3 each -> 33.33; LCS 2 of 4 -> 50.
+    r = p5_rouge("Love it, great fit", "love it great fit")
+    assert r["p5-rouge-1"] == pytest.approx(50.0)
+    assert r["p5-rouge-2"] == pytest.approx(100 / 3)
+    assert r["p5-rouge-l"] == pytest.approx(50.0)
+
+
+def test_p5_rouge_double_space_is_an_empty_token():
+    # "a  b".split(" ") = ["a", "", "b"] against ["a", "b"]: unigram sets of 3 and 2 share 2:
+    # P 2/3, R 1, F = 2(2/3)/(5/3) = 4/5. Bigrams (a, "") and ("", b) vs (a, b): none.
+    # LCS 2: R 1, P 2/3, beta^2 = 4/9: F = (13/9)(2/3) / (1 + (4/9)(2/3)) = (26/27) / (35/27) = 26/35.
+    r = p5_rouge("a  b", "a b")
+    assert r["p5-rouge-1"] == pytest.approx(80.0)
+    assert r["p5-rouge-2"] == 0.0
+    assert r["p5-rouge-l"] == pytest.approx(2600 / 35)
+
+
+def test_p5_rouge_of_empty_texts():
+    # The empty text is one empty token [""]: against ["great", "fit"] nothing is shared.
+    zero = {"p5-rouge-1": 0.0, "p5-rouge-2": 0.0, "p5-rouge-l": 0.0}
+    assert p5_rouge("", "great fit") == zero
+    assert p5_rouge("great fit", "") == zero
+    # Both empty: the unigram sets {""} match (100), there are no bigrams (0), LCS 1 of 1 (100).
+    assert p5_rouge("", "") == {"p5-rouge-1": 100.0, "p5-rouge-2": 0.0, "p5-rouge-l": 100.0}
+    # The empty token matches the one a double space leaves in "great  fit" = ["great", "", "fit"]:
+    # unigrams P 1, R 1/3, F = 2(1/3)/(4/3) = 1/2; LCS 1: R 1/3, P 1, beta = 3:
+    # F = 10 (1/3) / (1/3 + 9) = 10/28.
+    r = p5_rouge("", "great  fit")
+    assert r["p5-rouge-1"] == pytest.approx(50.0)
+    assert r["p5-rouge-2"] == 0.0
+    assert r["p5-rouge-l"] == pytest.approx(1000 / 28)
+
+
+def test_p5_rouge_l_uses_beta_p_over_r_not_f1():
+    # a b / a b c d: LCS 2, P 1, R 1/2, beta = 2: F = (1 + 4)(1/2)(1) / (1/2 + 4) = 5/9, where F1 = 2/3.
+    # With beta = P/R the F is symmetric in P and R, so swapping the texts gives 5/9 too.
+    assert p5_rouge("a b", "a b c d")["p5-rouge-l"] == pytest.approx(500 / 9)
+    assert p5_rouge("a b c d", "a b")["p5-rouge-l"] == pytest.approx(500 / 9)
+    assert rouge_f1("a b", "a b c d")["rouge-l"] == pytest.approx(200 / 3)
+    # Unigrams are F1 in both: sets {a, b} in {a, b, c, d}: P 1, R 1/2 -> 2/3.
+    assert p5_rouge("a b", "a b c d")["p5-rouge-1"] == pytest.approx(200 / 3)
+
+
+def test_text_metrics_are_higher_is_better_on_the_percent_scale():
+    for name in METRICS["text"]:
+        if name == "parse_failure_rate":
+            continue
+        assert is_percent_scale(name) and default_tolerance(name) == 0.5, name
+        assert name not in LOWER_IS_BETTER, name
+    assert set(ROUGE_NAMES) <= set(METRICS["text"])
 
 
 # --- score(): every kind against hand-computed values ------------------------------------------
@@ -220,6 +352,9 @@ def test_score_text_by_hand_counts_failures_as_empty():
     assert out["bleu-1"]["value"] == pytest.approx(10 / 12 * penalty * 100)
     r2 = rouge_f1("the dog ran in the park", "the dog ran in a big park today")["rouge-1"]
     assert out["rouge-1"]["value"] == pytest.approx((500 / 6 + r2 + 0) / 3)
+    # P5 unigram sets of pair 2: {the dog ran in park} all in the 8 of the reference: P 1, R 5/8,
+    # F = 2(5/8)/(13/8) = 10/13. Pair 1 gives 80 (test_p5_rouge_by_hand), the failure 0.
+    assert out["p5-rouge-1"]["value"] == pytest.approx((80 + 1000 / 13 + 0) / 3)
     assert out["parse_failure_rate"]["value"] == pytest.approx(1 / 3)
     assert set(out) == set(METRICS["text"])
 
@@ -236,6 +371,14 @@ def test_per_sample_scores_average_to_score():
     assert per_sample_scores("rating", Prediction(None, parse_failed=True), 4.0) == {"parsed": 0.0}
     text = per_sample_scores("text", Prediction("the cat sat on the mat"), "the cat is on the mat")
     assert text["bleu-1"] == pytest.approx(500 / 6) and text["bleu-4"] == 0.0
+    assert set(ROUGE_NAMES) <= set(text)
+    assert text["p5-rouge-1"] == pytest.approx(80.0) and text["rouge-1"] == pytest.approx(500 / 6)
+    preds = [Prediction("the cat sat on the mat"), Prediction("a  b"), Prediction(None, parse_failed=True)]
+    refs = ["the cat is on the mat", "a b", "great fit"]
+    out = score("text", preds, refs, n_boot=10)
+    for name in ROUGE_NAMES:
+        rows = [per_sample_scores("text", p, r)[name] for p, r in zip(preds, refs)]
+        assert np.mean(rows) == pytest.approx(out[name]["value"]), name
 
 
 def test_lower_is_better_names():
