@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, protocol_of
 from llmrec.report_facts import (
     HEADLINE,
-    format_half_ci,
-    format_value,
     QUALITY_ORDER,
     VALIDITY_ORDER,
+    format_half_ci,
+    format_value,
     is_validity,
     lower_is_better,
     ordered,
@@ -133,7 +133,8 @@ class Group:
             return "Rows in the order of their labels."
         first, *rest = self.headline
         ties = f"; ties by {', '.join(rest)}" if rest else ""
-        return f"Rows sorted by {first} ({'lowest' if lower_is_better(first) else 'highest'} first){ties}."
+        within = " within each protocol" if len(self.blocks) > 1 else ""
+        return f"Rows sorted{within} by {first} ({'lowest' if lower_is_better(first) else 'highest'} first){ties}."
 
 
 def group_runs(runs: list[dict]) -> list[Group]:
@@ -221,7 +222,8 @@ _SKIP_WHEN = {"candidate_order": lambda e: e.get("candidates") is None}  # no ca
 def block_caption(group: Group, block: Block) -> tuple[str, str]:
     """A block's name and what a reader must know before comparing its rows with other blocks' rows."""
     if not block.known:
-        return "Protocol unknown", (f"recorded before runs stored their protocol (no {', '.join(block.missing_keys())}): "
+        missing = ", ".join(block.missing_keys())
+        return "Protocol unknown", (f"recorded before runs stored their protocol (no {missing}): "
                                     "not known to be comparable with any other row, so nothing is marked best")
     reference = group.blocks[0]
     if len(group.blocks) == 1:
@@ -261,10 +263,11 @@ def _compact(value: object, width: int | None = None) -> str:
 # ---------------------------------------------------------------- the whole report
 
 
-# matplotlib's tab10, then its lighter tab20 companions: distinct colours for up to 20 runs.
+# matplotlib's tab10, then ten darker or mid tones of its tab20b: saturated enough to read on white,
+# distinct colours for up to 20 runs.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
-           "#dbdb8d", "#9edae5")
+           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#6b6ecf", "#8ca252", "#bd9e39",
+           "#d6616b", "#ce6dbd")
 
 
 def run_colors(runs: list[dict]) -> dict[str, str]:

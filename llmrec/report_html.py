@@ -95,7 +95,16 @@ def _group(group: Group, colors: dict[str, str]) -> str:
                 f"<p class='protocol'><b>{escape(title)}</b>: {escape(text)}</p>",
                 _table(group, block, colors), _plots(group, block, colors, named), "</div>"]
     out.append(f"<p class='note'>{escape(group.sort_note())}</p>")
+    rated = [row for row in group.rows if any(row.value(m) is not None for m in group.validity)]
+    if rated and not _failures(rated, group.validity):
+        out.append("<p class='ok'>Every answer was valid: no parse failures, unknown items, out-of-candidate items "
+                   "or duplicates.</p>")
     return "\n".join(out)
+
+
+def _failures(rows: list[Row], rates: list[str]) -> bool:
+    """Whether some answer of these rows failed a validity check (a rate above zero)."""
+    return any(row.value(m) for row in rows for m in rates)
 
 
 def _table(group: Group, block: Block, colors: dict[str, str]) -> str:
@@ -125,7 +134,8 @@ def _table(group: Group, block: Block, colors: dict[str, str]) -> str:
         for metric in metrics:
             cell = Cell(block, row, metric)
             ci = f"<span class='ci'>{escape(cell.ci)}</span>" if cell.ci else ""
-            parts.append(f"<td class='{cls(metric, 'best') if cell.best else cls(metric)}'>{escape(cell.text)}{ci}</td>")
+            classes = cls(metric, "best") if cell.best else cls(metric)
+            parts.append(f"<td class='{classes}'>{escape(cell.text)}{ci}</td>")
         parts.append("</tr>")
     parts.append("</tbody></table></div>")
     return "".join(parts)
@@ -133,12 +143,16 @@ def _table(group: Group, block: Block, colors: dict[str, str]) -> str:
 
 def _label_cell(row: Row, colors: dict[str, str]) -> str:
     tip = f"run {row.run_id}; {row.settings_text()}"
-    return (f"<td class='model left' title='{escape(tip)}'><span class='swatch' style='background:{colors[row.run_id]}'>"
-            f"</span>{escape(row.label)}</td>")
+    return (f"<td class='model left' title='{escape(tip)}'>{_swatch(colors[row.run_id])}{escape(row.label)}</td>")
+
+
+def _swatch(color: str) -> str:
+    return f"<span class='swatch' style='background:{color}'></span>"
 
 
 def _plots(group: Group, block: Block, colors: dict[str, str], title: str) -> str:
-    """The block's plots: HR/NDCG curves (ranking) or score bars, and validity bars when some answer failed."""
+    """The block's plots: HR/NDCG curves (ranking) or score bars, and validity bars when some answer failed
+    (when none did, the group says so once)."""
     images = []
 
     def defined(metrics: list[str]) -> bool:
@@ -151,16 +165,12 @@ def _plots(group: Group, block: Block, colors: dict[str, str], title: str) -> st
     else:
         bars = [m for m in group.quality if m != "coverage"]  # coverage is a rate, not a score scale
         if defined(bars):
-            images.append(_png(report_plots.quality_bars(block.rows, bars, colors, name), f"{', '.join(bars)} per model"))
-    note = ""
+            figure = report_plots.quality_bars(block.rows, bars, colors, name)
+            images.append(_png(figure, f"{', '.join(bars)} per model"))
     rated = [row for row in block.rows if any(row.value(m) is not None for m in group.validity)]
-    if rated:
-        if any(row.value(m) for row in rated for m in group.validity):
-            images.append(_png(report_plots.validity_bars(rated, group.validity, title), "validity rates per model"))
-        else:
-            note = ("<p class='ok'>Every answer was valid: no parse failures, unknown items, out-of-candidate items "
-                    "or duplicates.</p>")
-    return f"<div class='plots'>{''.join(images)}</div>{note}"
+    if _failures(rated, group.validity):
+        images.append(_png(report_plots.validity_bars(rated, group.validity, title), "validity rates per model"))
+    return f"<div class='plots'>{''.join(images)}</div>"
 
 
 def _png(fig, alt: str) -> str:
@@ -172,8 +182,8 @@ def _png(fig, alt: str) -> str:
 
 def run_list(report: Report) -> str:
     items = "".join(
-        f"<li><span class='swatch' style='background:{report.colors[r['run_id']]}'></span><code>{escape(r['run_id'])}"
-        f"</code> — {escape(r['model'])}, {escape(r.get('created') or 'unknown time')}, tasks: {escape(', '.join(r['tasks']))}</li>"
+        f"<li>{_swatch(report.colors[r['run_id']])}<code>{escape(r['run_id'])}</code> — {escape(r['model'])}, "
+        f"{escape(r.get('created') or 'unknown time')}, tasks: {escape(', '.join(r['tasks']))}</li>"
         for r in report.runs
     )
     return f"<details><summary>Runs included</summary><ul>{items}</ul></details>"
