@@ -232,3 +232,18 @@ def test_itemknn_beats_popularity_on_direct_movielens(tmp_path, prepared_cache):
     assert c.n_shared == 943 and c.only_a == c.only_b == 0
     assert hr.better == "A" and hr.p < 0.05 and hr.ci[0] > 0
     assert by_metric(c)["ndcg@10"].b == pytest.approx(recorded["ndcg@10"]["value"])  # every sample shared
+
+
+def test_exact_swaps_enumerate_every_mask_once_across_chunks():
+    chunks = list(cmp.swap_masks(5, 100, np.random.default_rng(0), chunk=7))
+    masks = np.vstack([m for m, _ in chunks])
+    assert all(exact for _, exact in chunks) and len(masks) == len({tuple(r) for r in masks}) == 2 ** 5
+
+
+def test_the_table_says_when_the_ci_and_p_disagree(tmp_path, capsys):
+    a, b = ranking_runs(tmp_path, a_only=7, b_only=1)  # CI excludes 0, exact p = 0.07
+    cmp.print_comparisons(cmp.compare_runs(a, b, n_perm=1000))
+    out = capsys.readouterr().out
+    assert "12 shared samples (every sample of each run is in both); A and B score differently on 8" in out
+    assert "all 2^8 swaps" in out and "where the CI and p disagree" in out
+    assert "│ hr@10   │ 0.7500 │ 0.2500 │ +0.5000 │" in out
