@@ -426,12 +426,13 @@ def header_lines(c: TaskComparison) -> list[str]:
     left_out = ("every sample of each run is in both" if not (c.only_a or c.only_b)
                 else f"left out: {c.only_a} only in A, {c.only_b} only in B")
     if c.settings:
-        settings = "settings that differ: " + "; ".join(f"{k} A {_shown(a)}, B {_shown(b)}" for k, a, b in c.settings)
+        width = max(len(k) for k, *_ in c.settings)
+        settings = ["settings that differ:"] + [f"  {k:{width}}  A {_shown(a)}, B {_shown(b)}" for k, a, b in c.settings]
     else:
-        settings = "same settings in both runs: the models are what differs"
+        settings = ["same settings in both runs: the models are what differs"]
     return [f"A = {c.model_a} ({_folder(c.run_a)})", f"B = {c.model_b} ({_folder(c.run_b)})",
             f"{c.task} · {c.dataset} · {c.n_shared} shared samples ({left_out}); "
-            f"A and B score differently on {c.n_differing} of them", settings]
+            f"A and B score differently on {c.n_differing} of them", *settings]
 
 
 def _folder(metrics_path: str) -> str:
@@ -469,6 +470,10 @@ def footer_lines(c: TaskComparison) -> list[str]:
              "each metric is a separate test."]
     if any(m.lower_is_better for m in shown_metrics(c)):
         lines.insert(1, "  ↓ lower is better: there a negative A−B favours A.")
+    coverage = next((m for m in c.metrics if m.metric == "coverage"), None)
+    if coverage is not None and coverage.a != coverage.b:
+        lines.append("  rmse and mae are over each run's parsed answers: with unequal coverage they are not over "
+                     "the same samples.")
     if any((m.better is not None) != (m.p < 0.05) for m in shown_metrics(c) if math.isfinite(m.p)):
         lines.append("  where the CI and p disagree (a verdict with p >= 0.05, or none with p < 0.05), the difference "
                      f"is at the edge of what {c.n_shared} samples can tell.")

@@ -175,7 +175,7 @@ def test_partial_overlap_states_the_counts(tmp_path):
     out = cli(str(a), str(b))
     assert out.returncode == 0, out.stderr
     assert "3 shared samples (left out: 5 only in A, 2 only in B)" in out.stdout
-    assert "settings that differ: limit A none, B 5" in out.stdout
+    assert "settings that differ:\n  limit  A none, B 5\n" in out.stdout
 
 
 def test_no_shared_sample_is_refused(tmp_path):
