@@ -90,7 +90,7 @@ class TaskComparison:
     n_perm: int
     seed: int
     metrics: list[MetricComparison] = field(default_factory=list)
-    both_classic: bool = False  # classic models give no invalid answers: their rates say nothing
+    scoring: tuple[str | None, str | None] = (None, None)  # A's and B's ("classic", "generate", "likelihood")
 
     def to_json(self) -> dict:
         return _finite_or_none({**asdict(self), "metrics": [{**asdict(m), "verdict": m.verdict}
@@ -328,7 +328,7 @@ def compare_task(run_a: dict, run_b: dict, task: str, *, n_boot: int = DEFAULT_N
         n_differing=int(differing(stats_a, stats_b).sum()), only_a=pairing.only_a, only_b=pairing.only_b,
         settings=differences(entry_a, entry_b, SETTING_KEYS), n_boot=n_boot, n_perm=n_perm, seed=seed,
         metrics=compare_stats(kind, stats_a, stats_b, n_boot=n_boot, n_perm=n_perm, seed=seed),
-        both_classic=entry_a.get("scoring") == entry_b.get("scoring") == "classic")
+        scoring=(entry_a.get("scoring"), entry_b.get("scoring")))
 
 
 def paired_rows(run_a: dict, run_b: dict, task: str, **options) -> list[dict]:
@@ -441,8 +441,13 @@ def _folder(metrics_path: str) -> str:
 
 
 def shown_metrics(c: TaskComparison) -> list[MetricComparison]:
-    """Validity rates of two classic models are 0 on both sides by construction: not worth a row."""
-    return [m for m in c.metrics if not (c.both_classic and m.metric.endswith("_rate"))]
+    """The rows worth reading, as bench's tables choose them: two classic models give no invalid answers
+    (their rates are 0 on both sides), and the strict view differs from the refined one only for
+    generated answers."""
+    both_classic = all(s == "classic" for s in c.scoring)
+    generated = any(s == "generate" for s in c.scoring)
+    return [m for m in c.metrics if not (both_classic and m.metric.endswith("_rate"))
+            and (generated or not m.metric.startswith("strict_"))]
 
 
 def _table(c: TaskComparison):

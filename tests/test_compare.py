@@ -247,3 +247,10 @@ def test_the_table_says_when_the_ci_and_p_disagree(tmp_path, capsys):
     assert "12 shared samples (every sample of each run is in both); A and B score differently on 8" in out
     assert "all 2^8 swaps" in out and "where the CI and p disagree" in out
     assert "│ hr@10   │ 0.7500 │ 0.2500 │ +0.5000 │" in out
+    assert "strict_" not in out and "_rate" not in out  # classic models: both views agree, no invalid answers
+
+
+def test_generated_answers_show_the_strict_view_and_the_rates(tmp_path):
+    a, b = ranking_runs(tmp_path, a_only=3, b_only=1, scoring="generate")
+    shown = [m.metric for m in cmp.shown_metrics(cmp.compare_runs(a, b, n_perm=100)[0])]
+    assert "strict_hr@10" in shown and "parse_failure_rate" in shown
