@@ -245,6 +245,29 @@ def check(
 
 
 @app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., metavar="RUN_A RUN_B",
+                                      help="Two runs, A then B: run folders or their metrics.json files."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="Comma-separated tasks (default: every task "
+                                       "both runs hold)."),
+    n_boot: int = typer.Option(2000, min=1, help="Paired bootstrap resamples for the 95% CI of A-B."),
+    n_perm: int = typer.Option(10000, min=1, help="Random swaps for the permutation p-value (all of them, "
+                               "exactly, when there are fewer)."),
+    seed: int = typer.Option(2023, help="Seed for the bootstrap and the permutations."),
+    format: str = typer.Option("table", "--format", "-f", help="table or json."),
+):
+    """Paired comparison of two runs on their shared samples: A-B per metric, 95% CI, permutation p-value."""
+    from llmrec.compare import compare_runs, print_comparisons
+
+    if format not in ("table", "json"):
+        raise LLMRecError(f"--format: expected table or json, got '{format}'")
+    if len(runs) != 2:
+        raise LLMRecError(f"expected two runs (A and B), got {len(runs)}: {' '.join(map(str, runs))}")
+    tasks = [t.strip() for t in task.split(",") if t.strip()] if task else None
+    print_comparisons(compare_runs(*runs, tasks, n_boot=n_boot, n_perm=n_perm, seed=seed), format)
+
+
+@app.command()
 def finetune(
     model: str = typer.Option(..., "--model", "-m", help="Base model: registry alias, Hugging Face id or local folder."),
     task: str = typer.Option(..., "--task", "-t", help="rating, sequential, direct, explanation, review: "
