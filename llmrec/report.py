@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from llmrec.errors import LLMRecError, where
 from llmrec.report_facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
-from llmrec import report_html
+from llmrec import report_html, report_paired
 from llmrec.report_groups import Block, Cell, Group, Report, block_caption
 
 RUNS_DIR = Path("results/runs")
@@ -249,5 +249,6 @@ def _md_escape(text: str) -> str:
 # The report's sections, in the order they are rendered; a new section is one more entry.
 SECTIONS: list[Section] = [
     Section(markdown_leaderboards, report_html.leaderboards),
+    Section(report_paired.markdown, report_paired.html),
     Section(markdown_runs, report_html.run_list),
 ]

@@ -469,3 +469,21 @@ def test_render_rejects_unknown_format_and_no_runs(runs_dir: Path):
         render_report(load_runs([runs_dir]), "pdf")
     with pytest.raises(LLMRecError, match="no runs"):
         render_report([], "md")
+
+
+def test_paired_comparisons_pair_each_block_top_row_with_the_others(tmp_path, prepared_cache):
+    from llmrec.runner import Bench, BenchConfig
+    from llmrec.tasks import parse_task_list
+
+    for model in ("popularity", "itemknn"):
+        Bench(BenchConfig(model=model, tasks=parse_task_list("direct"), output=tmp_path / "runs",
+                          data_dir=prepared_cache)).run()
+    text = render_report(load_runs([tmp_path / "runs"]), "md")
+    paired = text[text.index("## Paired comparisons"):]
+    assert "| direct · movielens-100k | itemknn | popularity | hr@10 (0.50" in paired
+    assert "itemknn better" in paired
+    # a row whose samples were not recorded (a baseline file) is named, not silently left out
+    (samples,) = (tmp_path / "runs").glob("popularity__*/samples.jsonl")
+    samples.unlink()
+    text = render_report(load_runs([tmp_path / "runs"]), "html")
+    assert "Paired comparisons" in text and "not paired:" in text
