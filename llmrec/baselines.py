@@ -1,7 +1,8 @@
 """Classic recommenders run through the same samples and metrics as LLMs, so every score has a reference.
 
-They are fitted on the training split only and return predictions directly (no text, no parsing).
-Ranked lists are cut at MAX_RANKED items (MRR is computed over the returned list).
+They are fitted on the training split (mf also reads the valid ratings, to choose its L2 and when to stop;
+no model reads test) and return predictions directly (no text, no parsing). Ranked lists are cut at
+MAX_RANKED items (MRR is computed over the returned list).
 """
 
 from __future__ import annotations
@@ -16,15 +17,26 @@ from llmrec.tasks.base import first_sentence
 from llmrec.types import Prediction, Sample
 
 MAX_RANKED = 100
+SIMILARITY_BLOCK = 2**23  # dense similarity entries computed at once (64 MiB of float64)
 
 
 class Classic:
+    """A fitted model. `hyperparameters()` is everything that shapes its outputs (set before fitting);
+    `fit_report()` is what fitting chose from the data (empty when it chooses nothing). Both are JSON-able."""
+
     name = ""
     tasks: frozenset[str] = frozenset()
     about = ""
+    hyperparameter_names: tuple[str, ...] = ()  # attributes that shape the outputs
 
     def __init__(self, seed: int = 2023):
         self.seed = seed
+
+    def hyperparameters(self) -> dict:
+        return {name: _jsonable(getattr(self, name)) for name in self.hyperparameter_names}
+
+    def fit_report(self) -> dict:
+        return {}
 
     def fit(self, prepared) -> None:
         self.prepared = prepared
@@ -45,6 +57,8 @@ class Ranker(Classic):
     """Scores items; direct ranks the candidates, sequential ranks the catalog minus the user's history."""
 
     tasks = frozenset({"sequential", "direct"})
+    max_ranked = MAX_RANKED
+    hyperparameter_names = ("max_ranked",)
 
     def scores(self, sample: Sample, items: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -57,12 +71,13 @@ class Ranker(Classic):
             items = items[~np.isin(items, sample.variables["seen"])]
         scores = self.scores(sample, items)
         order = np.lexsort((items, -scores))  # ties broken by item id: deterministic
-        return items[order][:MAX_RANKED].tolist()
+        return items[order][: self.max_ranked].tolist()
 
 
 class RandomModel(Ranker):
     name, about = "random", "uniform random ratings (1-5) and rankings"
     tasks = frozenset({"rating", "sequential", "direct"})
+    hyperparameter_names = ("seed", *Ranker.hyperparameter_names)
 
     def scores(self, sample, items):
         return np.random.default_rng([self.seed, sample.user]).random(len(items))
@@ -92,7 +107,23 @@ class Popularity(Ranker):
 
 
 class ItemKNN(Ranker):
-    name, about = "itemknn", "item co-occurrence (cosine over training users), summed over the user's history"
+    """Item-based kNN as RecBole's ItemKNN defines it (Sarwar et al. 2001): the neighbours are the candidate's.
+
+    sim(j, i) is the cosine of items j and i over the training users (binary interactions). Each item i keeps
+    its k most similar other items N_k(i) (ties go to the lower item id; zero similarities are dropped), and
+    score(user, i) = sum of sim(j, i) over the distinct items j of the user's history that are in N_k(i).
+    k=None keeps every neighbour: the score is then the cosine summed over the whole history.
+    """
+
+    name = "itemknn"
+    about = "item cosine over training users: the candidate's k nearest items, summed over the history (k=100)"
+    hyperparameter_names = ("k", *Ranker.hyperparameter_names)
+
+    def __init__(self, seed=2023, k: int | None = 100):
+        super().__init__(seed)
+        if k is not None and k < 1:
+            raise LLMRecError(f"itemknn: k must be a positive number of neighbours or None, got {k}")
+        self.k = k
 
     def fit(self, prepared):
         from scipy import sparse
@@ -101,15 +132,42 @@ class ItemKNN(Ranker):
         train = prepared.interactions[prepared.interactions["split"] == "train"]
         pairs = train[["user", "item"]].drop_duplicates()
         shape = (int(prepared.interactions["user"].max()) + 1, len(prepared.items) + 1)
-        x = sparse.csr_matrix((np.ones(len(pairs)), (pairs["user"], pairs["item"])), shape=shape)
-        norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
-        norms[norms == 0] = 1.0
-        self.x = x.multiply(1.0 / norms).tocsc()  # columns scaled: X^T X is then the cosine
+        x = sparse.csc_matrix((np.ones(len(pairs)), (pairs["user"], pairs["item"])), shape=shape)
+        self.neighbours = cosine_neighbours(x, self.k)
 
     def scores(self, sample, items):
-        seen = np.asarray(sample.variables["seen"])
-        profile = np.asarray(self.x[:, seen].sum(axis=1)).ravel()  # users weighted by co-occurrence
-        return self.x[:, items].T.dot(profile)
+        seen = np.unique(sample.variables["seen"])
+        return np.asarray(self.neighbours[seen].sum(axis=0)).ravel()[items]
+
+
+def cosine_neighbours(x, k: int | None):
+    """W (CSR, items x items) with W[j, i] = cos(j, i) for the k items j most similar to item i, i itself
+    excluded; x is the binary users x items matrix (CSC). Columns are computed in blocks, so memory stays
+    at a few dense blocks whatever the catalog size. Co-occurrence counts are exact integers and every
+    cosine is count / (norm_j * norm_i), so equal inputs give bitwise equal similarities (and fair ties)."""
+    from scipy import sparse
+
+    n = x.shape[1]
+    norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
+    norms[norms == 0] = 1.0
+    xt = x.T.tocsr()
+    width = max(1, SIMILARITY_BLOCK // n)
+    blocks = []
+    for start in range(0, n, width):
+        stop = min(n, start + width)
+        sims = (xt @ x[:, start:stop]).toarray() / np.outer(norms, norms[start:stop])
+        sims[np.arange(start, stop), np.arange(stop - start)] = 0.0  # no item is its own neighbour
+        blocks.append(sparse.csc_matrix(sims if k is None or k >= n else top_k_per_column(sims, k)))
+    return sparse.hstack(blocks, format="csr")
+
+
+def top_k_per_column(sims: np.ndarray, k: int) -> np.ndarray:
+    """sims with all but each column's k largest entries set to 0; among equal values the lower rows win."""
+    kth = -np.partition(-sims, k - 1, axis=0)[k - 1]
+    above, tied = sims > kth, sims == kth
+    room = k - above.sum(axis=0)
+    keep = above | (tied & (np.cumsum(tied, axis=0) <= room))
+    return np.where(keep, sims, 0.0)
 
 
 class Means(Classic):
@@ -135,49 +193,102 @@ class ItemMean(Means):
 
 
 class MatrixFactorization(Classic):
-    """Biased MF (global + user + item bias + dot product), full-batch Adam with L2, seeded."""
+    """Biased MF: r(u, i) = mu + b_u + b_i + p_u . q_i, clipped to 1-5 (Koren, Bell & Volinsky 2009, eq. 4).
 
-    name, about = "mf", "biased matrix factorization fitted on training ratings"
+    Fitting reads the train and valid ratings only. For each l2 in `l2_grid`, from the same seeded start:
+    full-batch Adam on the train squared error + l2 * (|p_u|^2 + |q_i|^2), both averaged over the train
+    ratings (biases unregularized). After every epoch the valid RMSE is measured; an epoch that lowers the best
+    by more than `tol` becomes the best and its parameters are kept; fitting stops `patience` epochs after the
+    last best, or at `max_epochs`. The l2 whose best epoch has the lowest valid RMSE predicts, with the
+    parameters of that epoch. `fit_report()` records the choice (l2, dim, best_epoch, valid_rmse, epochs_run)
+    and, per grid point, the same and its valid RMSE after every epoch.
+    """
+
+    name, about = "mf", "biased matrix factorization; L2 picked and early-stopped on the valid ratings"
     tasks = frozenset({"rating"})
+    hyperparameter_names = ("seed", "dim", "init_std", "lr", "max_epochs", "patience", "tol", "l2_grid")
 
-    def __init__(self, seed=2023, dim=32, epochs=150, lr=0.03, l2=0.05):
+    def __init__(self, seed=2023, dim=32, init_std=0.1, lr=0.06, max_epochs=300, patience=20, tol=1e-4,
+                 l2_grid=(0.05, 0.1, 0.2)):
         super().__init__(seed)
-        self.dim, self.epochs, self.lr, self.l2 = dim, epochs, lr, l2
+        self.dim, self.init_std, self.lr = dim, init_std, lr
+        self.max_epochs, self.patience, self.tol = max_epochs, patience, tol
+        self.l2_grid = tuple(l2_grid)
+        self._report: dict = {}
 
     def fit(self, prepared):
+        super().fit(prepared)
+        train, valid = (rating_tensors(prepared.ratings, split) for split in ("train", "valid"))
+        if not len(valid[2]):
+            raise LLMRecError(f"mf: dataset '{prepared.name}' has no valid ratings to choose L2 and stop on")
+        self.mu = float(train[2].mean())
+        shape = (int(prepared.interactions["user"].max()) + 1, len(prepared.items) + 1)
+        with large_buffers_reused():
+            fits = [self._fit_l2(l2, train, valid, shape) for l2 in self.l2_grid]
+        chosen = min(range(len(fits)), key=lambda n: fits[n][1]["valid_rmse"])  # ties: the first (smaller l2)
+        self.params = fits[chosen][0]
+        summary = {k: v for k, v in fits[chosen][1].items() if k != "valid_rmse_by_epoch"}
+        self._report = {"l2": self.l2_grid[chosen], "dim": self.dim, **summary,
+                        "grid": [{"l2": l2, **trace} for l2, (_, trace) in zip(self.l2_grid, fits)]}
+
+    def fit_report(self) -> dict:
+        return self._report
+
+    def _fit_l2(self, l2, train, valid, shape):
+        """The best valid epoch's parameters and {best_epoch, valid_rmse, epochs_run}."""
         import torch
 
-        super().fit(prepared)
-        train = prepared.ratings[prepared.ratings["split"] == "train"]
         g = torch.Generator().manual_seed(self.seed)
-        users = torch.tensor(train["user"].to_numpy(), dtype=torch.long)
-        items = torch.tensor(train["item"].to_numpy(), dtype=torch.long)
-        y = torch.tensor(train["rating"].to_numpy(), dtype=torch.float32)
-        n_users, n_items = int(prepared.ratings["user"].max()) + 1, len(prepared.items) + 1
         params = {
-            "p": (torch.randn(n_users, self.dim, generator=g) * 0.01).requires_grad_(),
-            "q": (torch.randn(n_items, self.dim, generator=g) * 0.01).requires_grad_(),
-            "bu": torch.zeros(n_users, requires_grad=True),
-            "bi": torch.zeros(n_items, requires_grad=True),
+            "p": (torch.randn(shape[0], self.dim, generator=g) * self.init_std).requires_grad_(),
+            "q": (torch.randn(shape[1], self.dim, generator=g) * self.init_std).requires_grad_(),
+            "bu": torch.zeros(shape[0], requires_grad=True),
+            "bi": torch.zeros(shape[1], requires_grad=True),
         }
-        self.mu = float(y.mean())
+        # Ratings per user and per item: the L2 term averaged over ratings, summed per row instead of per rating.
+        counts = (torch.bincount(train[0], minlength=shape[0]).float() / len(train[2]),
+                  torch.bincount(train[1], minlength=shape[1]).float() / len(train[2]))
         opt = torch.optim.Adam(params.values(), lr=self.lr)
-        with large_buffers_reused():
-            for _ in range(self.epochs):
-                opt.zero_grad()
-                # index_select: its backward is several times faster than fancy indexing's on CPU
-                p, q = params["p"].index_select(0, users), params["q"].index_select(0, items)
-                pred = (self.mu + params["bu"].index_select(0, users) + params["bi"].index_select(0, items)
-                        + (p * q).sum(1))
-                loss = ((pred - y) ** 2).mean() + self.l2 * ((p**2).sum(1) + (q**2).sum(1)).mean()
-                loss.backward()
-                opt.step()
-        self.params = {k: v.detach() for k, v in params.items()}
+        best_rmse, best_epoch, best, curve = float("inf"), 0, None, []
+        for epoch in range(1, self.max_epochs + 1):
+            opt.zero_grad()
+            self._loss(params, train, l2, counts).backward()
+            opt.step()
+            with torch.no_grad():
+                rmse = float(((self._predict(params, valid[0], valid[1]) - valid[2]) ** 2).mean().sqrt())
+            curve.append(round(rmse, 6))
+            if rmse < best_rmse - self.tol:
+                best_rmse, best_epoch = rmse, epoch
+                best = {k: v.detach().clone() for k, v in params.items()}
+            elif epoch - best_epoch >= self.patience:
+                break
+        return best, {"best_epoch": best_epoch, "valid_rmse": round(best_rmse, 6), "epochs_run": epoch,
+                      "valid_rmse_by_epoch": curve}
+
+    def _loss(self, params, ratings, l2, counts):
+        users, items, y = ratings
+        # index_select: its backward is several times faster than fancy indexing's on CPU
+        p, q = params["p"].index_select(0, users), params["q"].index_select(0, items)
+        pred = self.mu + params["bu"].index_select(0, users) + params["bi"].index_select(0, items) + (p * q).sum(1)
+        penalty = counts[0] @ (params["p"] ** 2).sum(1) + counts[1] @ (params["q"] ** 2).sum(1)
+        return ((pred - y) ** 2).mean() + l2 * penalty
+
+    def _predict(self, params, users, items):
+        p, q = params["p"][users], params["q"][items]
+        return (self.mu + params["bu"][users] + params["bi"][items] + (p * q).sum(-1)).clamp(1.0, 5.0)
 
     def predict_one(self, sample):
-        p = self.params
-        value = self.mu + p["bu"][sample.user] + p["bi"][sample.item] + p["p"][sample.user] @ p["q"][sample.item]
-        return float(np.clip(float(value), 1.0, 5.0))
+        return float(self._predict(self.params, sample.user, sample.item))
+
+
+def rating_tensors(ratings, split: str):
+    """(users, items, ratings) tensors of one split of the ratings frame."""
+    import torch
+
+    rows = ratings[ratings["split"] == split]
+    return (torch.tensor(rows["user"].to_numpy(), dtype=torch.long),
+            torch.tensor(rows["item"].to_numpy(), dtype=torch.long),
+            torch.tensor(rows["rating"].to_numpy(), dtype=torch.float32))
 
 
 class Lead(Classic):
@@ -202,6 +313,10 @@ class Lead(Classic):
 CLASSIC: dict[str, type[Classic]] = {
     m.name: m for m in (RandomModel, Popularity, ItemKNN, MatrixFactorization, UserMean, ItemMean, Lead)
 }
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def load_classic(name: str, task: str, seed: int) -> Classic:

@@ -51,12 +51,13 @@ def test_mf_fits_the_same_whichever_way_memory_is_allocated(prepared_cache, monk
     from llmrec.data import prepare_dataset
 
     prepared = prepare_dataset("movielens-100k", cache_dir=prepared_cache)
-    heap = baselines.MatrixFactorization(epochs=20)
+    heap = baselines.MatrixFactorization(max_epochs=20)
     heap.fit(prepared)
     monkeypatch.setattr(baselines, "large_buffers_reused", contextlib.nullcontext)
-    mapped = baselines.MatrixFactorization(epochs=20)
+    mapped = baselines.MatrixFactorization(max_epochs=20)
     mapped.fit(prepared)
     assert all(torch.equal(heap.params[k], mapped.params[k]) for k in heap.params)
+    assert heap.fit_report() == mapped.fit_report()
 
 
 def test_resume_after_a_kill_records_each_sample_once_and_scores_the_same(tmp_path, prepared_cache):
