@@ -112,7 +112,9 @@ class ItemKNN(Ranker):
     sim(j, i) is the cosine of items j and i over the training users (binary interactions). Each item i keeps
     its k most similar other items N_k(i) (ties go to the lower item id; zero similarities are dropped), and
     score(user, i) = sum of sim(j, i) over the distinct items j of the user's history that are in N_k(i).
-    k=None keeps every neighbour: the score is then the cosine summed over the whole history.
+    k=None keeps every neighbour: the score is then the cosine summed over the whole history. (Keeping each
+    history item's k neighbours instead, as Deshpande & Karypis 2004 do, measured direct HR@10 0.556 / 0.597
+    on MovieLens-100k / 1M against 0.611 / 0.665 here, k=100.)
     """
 
     name = "itemknn"
