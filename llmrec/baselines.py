@@ -21,8 +21,9 @@ SIMILARITY_BLOCK = 2**23  # dense similarity entries computed at once (64 MiB of
 
 
 class Classic:
-    """A fitted model. `hyperparameters()` is everything that shapes its outputs (set before fitting);
-    `fit_report()` is what fitting chose from the data (empty when it chooses nothing). Both are JSON-able."""
+    """A fitted model. `hyperparameters()` is everything that shapes its outputs, set before fitting (part of a
+    run's identity); `fit_report()` is what fitting chose from the data, empty when it chooses nothing
+    (recorded in the run manifest). Both are JSON-able."""
 
     name = ""
     tasks: frozenset[str] = frozenset()
@@ -40,14 +41,6 @@ class Classic:
 
     def fit(self, prepared) -> None:
         self.prepared = prepared
-
-    def hyperparameters(self) -> dict:
-        """Everything that shapes the model's outputs (part of a run's identity)."""
-        return {"seed": self.seed}
-
-    def fit_report(self) -> dict:
-        """What fitting chose (recorded in the run manifest)."""
-        return {}
 
     def predict(self, samples: Sequence[Sample]) -> list[Prediction]:
         return [Prediction(self.predict_one(s)) for s in samples]
