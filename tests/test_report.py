@@ -160,7 +160,8 @@ def test_load_runs_missing_paths(tmp_path: Path):
 
 def test_markdown_has_one_leaderboard_per_task_and_dataset(runs_dir: Path):
     md = render_report(load_runs([runs_dir]), "md")
-    assert re.findall(r"^## .*$", md, re.M) == ["## rating · movielens-100k", "## direct · movielens-100k", "## Runs"]
+    assert re.findall(r"^## .*$", md, re.M) == ["## rating · movielens-100k", "## direct · movielens-100k",
+                                                "## Paired comparisons", "## Runs"]
 
     direct = section(md, "direct · movielens-100k")
     header = header_of(direct)
