@@ -139,8 +139,8 @@ class Bench:
             from llmrec.baselines import load_classic
 
             load_classic(c.model, task.name, c.seed)  # fails early for a task the model does not do
+        shots = template_shots(template, c.shots) if template else 0  # refused before any data is prepared
         prepared = prepare_dataset(dataset, seed=c.seed, negatives=c.candidates - 1, **kwargs)
-        shots = template_shots(template, c.shots) if template else 0
         options = SampleOptions(split="test", shots=shots, limit=c.limit, candidate_order=c.candidate_order,
                                 seed=c.seed)
         samples = task.build(prepared, options)
