@@ -34,14 +34,14 @@ def comparison_rows(runs: list[dict]) -> dict[str, list[tuple[str, dict, int]]]:
 
 
 def best_values(rows: list[tuple[str, dict, int]], metric: str) -> dict[int, float]:
-    """Per protocol group, the best defined value of a metric."""
-    best: dict[int, float] = {}
-    pick = min if metric in LOWER_IS_BETTER else max
+    """Per protocol group, the best defined value of a metric; none where every row has the same value."""
+    values: dict[int, list[float]] = {}
     for _, entry, group in rows:
         value = entry["metrics"].get(metric, {}).get("value")
         if value is not None and not math.isnan(value):
-            best[group] = pick(best.get(group, value), value)
-    return best
+            values.setdefault(group, []).append(value)
+    pick = min if metric in LOWER_IS_BETTER else max
+    return {group: pick(vs) for group, vs in values.items() if len(set(vs)) > 1}
 
 
 def print_comparison(runs: list[dict]) -> None:
@@ -72,11 +72,12 @@ def print_comparison(runs: list[dict]) -> None:
                 lo, hi = v["ci"]
                 half = (hi - lo) / 2 if math.isfinite(lo) and math.isfinite(hi) else None
                 text = f"{format_value(m, v['value'])} {format_half_ci(m, half)}".strip()
-                cells.append(f"[bold]{text}[/bold]" if v["value"] == best[m].get(group) else text)
+                # bold in a terminal; the star also survives a log file
+                cells.append(f"[bold]{text} *[/bold]" if v["value"] == best[m].get(group) else text)
             table.add_row(label, *([str(group)] if grouped else []), str(entry["n_samples"]), *cells)
         console.print(table)
         if grouped:
             console.print("  rows with different protocol numbers were scored on different samples or protocols "
                           "and are not comparable; best values are marked within a protocol", highlight=False)
-        console.print("  value ±half the 95% bootstrap CI; bold: best among comparable rows", highlight=False)
+        console.print("  value ±half the 95% bootstrap CI; *: best among comparable rows", highlight=False)
         console.print()
