@@ -163,15 +163,23 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status, headers, payload = self._forward(raw)
             seen.status, seen.response = status, payload
+            # Out of flight before the answer is written: once the client has read it, it may send the next
+            # request, which this handler thread must not still be counted against.
+            self._answered(seen)
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(payload)
         finally:
-            seen.answered = time.monotonic()
-            with state.lock:
-                state.in_flight -= 1
+            if seen.answered is None:  # a stall, or a failure before answering
+                self._answered(seen)
+
+    def _answered(self, seen: "Seen") -> None:
+        state = self.server.state
+        seen.answered = time.monotonic()
+        with state.lock:
+            state.in_flight -= 1
 
     def _forward(self, raw: bytes) -> tuple[int, dict, bytes]:
         host, port = self.server.state.upstream
