@@ -54,9 +54,7 @@ class BenchConfig:
 
     @property
     def classic(self) -> bool:
-        from llmrec.baselines import CLASSIC
-
-        return self.model in CLASSIC
+        return is_classic(self.model)
 
     def settings(self) -> dict[str, Any]:
         """The options that shape results (a classic model takes none of the LLM's)."""
