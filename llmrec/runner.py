@@ -12,7 +12,7 @@ from llmrec import __version__
 from llmrec.errors import LLMRecError
 from llmrec.protocol import sample_ids_sha256
 from llmrec.records import (FORMAT, SampleLog, git_commit, hardware, library_versions, read_json, run_id,
-                            write_json)
+                            write_json, write_text)
 from llmrec.tasks import SampleOptions, Task
 from llmrec.types import GenerateRequest, Prediction, Sample, ScoreRequest
 
@@ -21,9 +21,10 @@ LOG_EVERY_S = 10.0  # progress lines when stderr is a file
 
 # Options that only an LLM takes; a classic model given one of them refuses it.
 LLM_OPTIONS = ("template", "shots", "scoring", "truncation", "max_new_tokens", "temperature", "backend", "adapter",
-               "base_url", "batch_size", "concurrency", "tensor_parallel_size")
+               "base_url", "batch_size", "concurrency", "tensor_parallel_size", "dtype", "timeout", "max_retries")
 # How a run is executed, not what it computes: left out of its identity.
-EXECUTION_OPTIONS = ("output", "fresh", "data_dir", "chunk", "batch_size", "concurrency")
+EXECUTION_OPTIONS = ("output", "fresh", "data_dir", "chunk", "batch_size", "concurrency", "timeout", "max_retries",
+                     "resolved")
 
 
 @dataclass
@@ -47,10 +48,16 @@ class BenchConfig:
     batch_size: int | str = "auto"
     concurrency: int = 8
     tensor_parallel_size: int = 1
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (local LLMs)
+    timeout: float = 60.0  # seconds per API request (openai backend)
+    max_retries: int = 6  # retries of a failed API request (openai backend)
+    kcore: int = 5  # raw Amazon dumps: users and items with fewer interactions are filtered out
     output: Path = Path("results/runs")
     fresh: bool = False
     data_dir: Path | None = None
     chunk: int = field(default=32, repr=False)  # samples per model call; recorded after each chunk
+    resolved: dict | None = field(default=None, repr=False)  # the options as given (saved as the run's config.yaml)
 
     @property
     def classic(self) -> bool:
@@ -91,7 +98,8 @@ class Bench:
             c = self.config
             self.backend = load_backend(c.model, backend=c.backend, adapter=c.adapter, base_url=c.base_url,
                                         batch_size=c.batch_size, concurrency=c.concurrency,
-                                        tensor_parallel_size=c.tensor_parallel_size, seed=c.seed)
+                                        tensor_parallel_size=c.tensor_parallel_size, seed=c.seed, device=c.device,
+                                        dtype=c.dtype, timeout=c.timeout, max_retries=c.max_retries)
             self._check_loaded_weights()
         return self.backend
 
@@ -107,6 +115,10 @@ class Bench:
                 (self.folder / name).unlink(missing_ok=True)
         self.previous = read_json(manifest_path) if manifest_path.exists() else {}
         self.folder.mkdir(parents=True, exist_ok=True)
+        if c.resolved is not None:  # re-runnable as is: `llmrec bench --config <folder>/config.yaml`
+            import yaml
+
+            write_text(self.folder / "config.yaml", yaml.safe_dump(c.resolved, sort_keys=False))
         samples_log = SampleLog(self.folder / "samples.jsonl")
         if samples_log.records:
             log(f"resuming {self.folder}: {len(samples_log.records)} samples already recorded")
@@ -138,7 +150,7 @@ class Bench:
 
             load_classic(c.model, task.name, c.seed)  # fails early for a task the model does not do
         shots = template_shots(template, c.shots) if template else 0  # refused before any data is prepared
-        prepared = prepare_dataset(dataset, seed=c.seed, negatives=c.candidates - 1, **kwargs)
+        prepared = prepare_dataset(dataset, seed=c.seed, negatives=c.candidates - 1, kcore=c.kcore, **kwargs)
         options = SampleOptions(split="test", shots=shots, limit=c.limit, candidate_order=c.candidate_order,
                                 seed=c.seed)
         samples = task.build(prepared, options)

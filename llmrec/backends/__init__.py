@@ -58,7 +58,7 @@ def weights_identity(model: str, *, backend: str = "auto", adapter: str | None =
 def load_backend(model: str, *, backend: str = "auto", adapter: str | None = None,
                  base_url: str | None = None, batch_size: int | str = "auto", device: str = "auto",
                  dtype: str = "auto", concurrency: int = 8, tensor_parallel_size: int = 1,
-                 endpoint: str = "chat", seed: int = 0) -> Backend:
+                 endpoint: str = "chat", seed: int = 0, timeout: float = 60.0, max_retries: int = 6) -> Backend:
     chosen = choose_backend(model, backend, base_url)
     if chosen == "openai":
         if adapter:
@@ -67,7 +67,8 @@ def load_backend(model: str, *, backend: str = "auto", adapter: str | None = Non
 
         # API aliases name the provider's model; anything else is passed as written (the server's name).
         name = registry()[model]["id"] if is_api_alias(model) else model
-        return OpenAIBackend(name, base_url=base_url, concurrency=concurrency, endpoint=endpoint)
+        return OpenAIBackend(name, base_url=base_url, concurrency=concurrency, endpoint=endpoint, timeout=timeout,
+                             max_retries=max_retries)
     if base_url:
         raise LLMRecError(f"--base-url {base_url}: only the openai backend talks to a server")
     if chosen == "vllm":
