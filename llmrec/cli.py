@@ -52,7 +52,7 @@ def bench(
     fresh: bool = typer.Option(False, help="Start over instead of resuming recorded samples."),
 ):
     """Run tasks on one or more models and record scores (resumes an interrupted run of the same content)."""
-    from llmrec.runner import LLM_OPTIONS, Bench, BenchConfig, is_classic
+    from llmrec.runner import Bench, BenchConfig, predictor_class
     from llmrec.tasks import parse_task_list
 
     choices = {"scoring": (scoring, ("generate", "likelihood")),
@@ -68,10 +68,11 @@ def bench(
     if not models:
         raise LLMRecError("--model: expected a model name, or a comma-separated list")
     # typer carries its own click, so the parameter source is compared by name
-    given = [name for name in LLM_OPTIONS if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"]
-    if given and all(is_classic(m) for m in models):
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise LLMRecError(f"{flags}: {'does' if len(given) == 1 else 'do'} not apply to classic model"
+    given = [name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"]
+    refused = [name for name in given if all(name in predictor_class(m).refuses for m in models)]
+    if refused:
+        flags = ", ".join("--" + name.replace("_", "-") for name in refused)
+        raise LLMRecError(f"{flags}: {'does' if len(refused) == 1 else 'do'} not apply to classic model"
                           f"{'s' if len(models) > 1 else ''} {', '.join(models)} (they take no prompt)")
     tasks = parse_task_list(task)
     runs = []
@@ -97,17 +98,19 @@ def bench(
 
 
 def tasks_of(model: str, tasks: list, chosen: bool) -> list:
-    """The tasks a model runs: a classic model skips those it cannot do (said on stderr) unless the user
+    """The tasks a model runs: a recommender skips those it cannot do (said on stderr) unless the user
     named them for it alone, where the runner refuses with the models that can."""
-    from llmrec.baselines import CLASSIC
+    from llmrec.runner import predictor_class
+    from llmrec.tasks import TASKS
 
-    if model not in CLASSIC or chosen:
+    if chosen:
         return tasks
-    able = [t for t in tasks if t.name in CLASSIC[model].tasks]
+    predictor = predictor_class(model)
+    able = [t for t in tasks if predictor.can_do(model, t)]
     skipped = [t.name for t in tasks if t not in able]
     if skipped:
-        typer.echo(f"{model}: skipping {', '.join(skipped)} (a classic model that does "
-                   f"{', '.join(sorted(CLASSIC[model].tasks))})", err=True)
+        does = sorted(t.name for t in TASKS.values() if predictor.can_do(model, t))
+        typer.echo(f"{model}: skipping {', '.join(skipped)} (a classic model that does {', '.join(does)})", err=True)
     return able
 
 
@@ -155,12 +158,12 @@ def tasks():
 def models():
     """List model aliases (LLMs) and classic recommenders."""
     from llmrec.backends import list_models
-    from llmrec.baselines import CLASSIC
+    from llmrec.recommenders import RECOMMENDERS, tasks_done_by
 
     for row in list_models():
         typer.echo(f"{row['alias']:14} {row['backend']:7} {row['id']:45} {row.get('description', '')}")
-    for name, m in CLASSIC.items():
-        typer.echo(f"{name:14} {'classic':7} {', '.join(sorted(m.tasks)):45} {m.about}")
+    for e in RECOMMENDERS.entries():
+        typer.echo(f"{e.name:14} {'classic':7} {', '.join(sorted(tasks_done_by(e.name))):45} {e.description}")
 
 
 @data_app.command("list")

@@ -60,6 +60,11 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         return self.entry(name).value
 
+    __getitem__ = get
+
+    def values(self) -> list[T]:
+        return [e.value for e in self._entries.values()]
+
     def unknown(self, name: str) -> str:
         """'unknown task 'ratng': did you mean rating? (expected one of: ...)'."""
         hint = suggestion(name, self._entries)

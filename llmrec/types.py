@@ -1,7 +1,8 @@
 """The small value types that carry one benchmark sample from data to records.
 
 A `Sample` is built by a task from a prepared split; a backend answers the requests
-rendered from it; the task parses the raw text into a `Prediction`; metrics read both.
+rendered from it (a recommender answers the sample's `Query` instead); the task parses the raw text into a
+`Prediction`; metrics read both.
 """
 
 from __future__ import annotations
@@ -55,6 +56,19 @@ class Sample:
         """Ranking tasks: the candidate item ids, in the order the prompt lists them."""
         entries = self.variables.get("candidates")
         return None if entries is None else tuple(entry["item"] for entry in entries)
+
+
+@dataclass(slots=True)
+class Query:
+    """What a recommender is asked about one sample: read from the prepared data by the task, never from the
+    prompt. Ranking: `history` is every earlier item of the user (oldest first) and `candidates` the items to
+    rank, or None for the whole catalog minus the history. Review: `text` is the review to summarise."""
+
+    user: int
+    item: int | None = None
+    history: Sequence[int] = ()
+    candidates: Sequence[int] | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -143,13 +157,3 @@ class Backend(Protocol):
     def info(self) -> dict[str, Any]:
         """For the run manifest: model id, revision or weight hash, adapter hash, dtype, device,
         whether the chat template was applied. Never secrets."""
-
-
-class Recommender(Protocol):
-    """A classic (non-LLM) model: fitted on the training split, predicts directly (no parsing)."""
-
-    name: str
-
-    def fit(self, prepared: Any) -> None: ...
-
-    def predict(self, samples: Sequence[Sample]) -> list[Prediction]: ...

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from llmrec import baselines
+from llmrec.recommenders import classic as baselines
 from llmrec.data import prepare_dataset
 from llmrec.errors import LLMRecError
+from llmrec.types import Query
 
 SHORT_FIT = {"l2_grid": (0.05, 0.2), "max_epochs": 40, "patience": 5}  # enough to stop early, cheap
 
@@ -45,7 +46,7 @@ def test_mf_fit_never_reads_test_ratings(movielens):
 
 def valid_rmse(model, prepared):
     valid = prepared.ratings[prepared.ratings["split"] == "valid"]
-    predictions = np.array([model.predict_one(SimpleNamespace(user=u, item=i))
+    predictions = np.array([model.rate(SimpleNamespace(user=u, item=i))
                             for u, i in zip(valid["user"], valid["item"])])
     return float(np.sqrt(np.mean((predictions - valid["rating"].to_numpy()) ** 2)))
 
@@ -79,7 +80,7 @@ def test_mf_default_beats_the_bias_only_reference_on_movielens_test(movielens):
     model = baselines.MatrixFactorization()
     model.fit(movielens)
     test = movielens.ratings[movielens.ratings["split"] == "test"]
-    predictions = np.array([model.predict_one(SimpleNamespace(user=u, item=i))
+    predictions = np.array([model.rate(SimpleNamespace(user=u, item=i))
                             for u, i in zip(test["user"], test["item"])])
     rmse = float(np.sqrt(np.mean((predictions - test["rating"].to_numpy()) ** 2)))
     assert rmse < 0.92  # bias-only 0.941, Surprise SVD 0.934 on this split; measured 0.913-0.914 over 3 seeds
@@ -128,7 +129,7 @@ def test_itemknn_top_k_matches_a_dense_brute_force(k, monkeypatch):
     model.fit(prepared)
     candidates = np.arange(1, x.shape[1])
     for seen in ([1], [1, 2, 5], [3, 3, 7, 22, 23], list(range(1, 12))):
-        got = model.scores(SimpleNamespace(variables={"seen": seen}), candidates)
+        got = model.scores(Query(0, history=seen), candidates)
         np.testing.assert_allclose(got, brute_force_scores(x, k or x.shape[1], seen, candidates), rtol=1e-12)
 
 
@@ -158,7 +159,7 @@ def test_hyperparameters_say_what_shapes_each_model():
     assert baselines.UserMean().hyperparameters() == {}
     mf = baselines.MatrixFactorization(seed=3, l2_grid=[0.1, 0.3]).hyperparameters()
     assert mf["seed"] == 3 and mf["l2_grid"] == [0.1, 0.3] and {"dim", "lr", "max_epochs", "patience"} <= set(mf)
-    for cls in baselines.CLASSIC.values():
+    for cls in baselines.MODELS:
         model = cls(seed=1)
         assert report_is_json(model.hyperparameters()) == model.hyperparameters()
         assert model.fit_report() == {}  # nothing chosen before fitting

@@ -81,7 +81,8 @@ def plan(data_root, **options):
 
 
 def test_few_shot_renders_the_templates_declared_examples_and_refuses_to_render_none(data_root):
-    *_, samples, meta = plan(data_root, template="few-shot")
+    planned = plan(data_root, template="few-shot")
+    samples, meta = planned.samples, planned.meta
     assert meta["shots"] == 3 and all(len(s.variables["examples"]) == min(3, len(s.variables["history"]))
                                       for s in samples)
     with pytest.raises(Exception, match="shows solved examples"):
@@ -95,6 +96,6 @@ def test_an_adapter_brings_the_template_it_was_trained_with(tmp_path, data_root)
     adapter.mkdir()
     (adapter / "llmrec-adapter.json").write_text(json.dumps({"template": {"name": "p5-sft", "sha256": {}}}))
     config = BenchConfig(model="smollm2", tasks=parse_task_list("rating"), adapter=str(adapter))
-    assert Bench(config)._template(config.tasks[0]).name == "p5-sft"
+    assert Bench(config).predictor.setup(config.tasks[0])["template"].name == "p5-sft"
     config.template = "zero-shot"  # an explicit --template wins
-    assert Bench(config)._template(config.tasks[0]).name == "zero-shot"
+    assert Bench(config).predictor.setup(config.tasks[0])["template"].name == "zero-shot"

@@ -47,7 +47,7 @@ def test_mf_fits_the_same_whichever_way_memory_is_allocated(prepared_cache, monk
 
     import torch
 
-    from llmrec import baselines
+    from llmrec.recommenders import classic as baselines
     from llmrec.data import prepare_dataset
 
     prepared = prepare_dataset("movielens-100k", cache_dir=prepared_cache)

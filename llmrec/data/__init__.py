@@ -117,4 +117,12 @@ def prepare_dataset(name: str, **settings) -> "Prepared":
     return prepare_cached(name, **settings)
 
 
-__all__ = ["DATASETS", "SOURCE_FORMATS", "load_dataset", "prepare_dataset", "source_files"]
+def prepare_for_run(name: str, *, seed: int, candidates: int, kcore: int = 5, cache_dir: Path | None = None,
+                    refresh: bool = False) -> "Prepared":
+    """The prepared data for runs that rank `candidates` items per sample: the target and candidates - 1
+    fixed negatives per user."""
+    kwargs = {"cache_dir": cache_dir} if cache_dir else {}
+    return prepare_dataset(name, seed=seed, negatives=candidates - 1, kcore=kcore, refresh=refresh, **kwargs)
+
+
+__all__ = ["DATASETS", "SOURCE_FORMATS", "load_dataset", "prepare_dataset", "prepare_for_run", "source_files"]

@@ -1,28 +1,31 @@
-"""The five tasks of LLMRec and P5. Each is a `Task`: how to build samples, which parser and metrics."""
+"""The five tasks of LLMRec and P5, in a registry. Each is a `Task` that owns its behaviour (see tasks/base.py).
+
+A new task is a `Task` subclass registered with `TASKS.add(name, task, description)`.
+"""
 
 from __future__ import annotations
 
 from llmrec.errors import LLMRecError
-from llmrec.tasks.base import SampleOptions, Task
-from llmrec.tasks.rating import TASK as RATING
-from llmrec.tasks.ranking import DIRECT, SEQUENTIAL
-from llmrec.tasks.text import EXPLANATION, REVIEW
+from llmrec.registry import Registry
+from llmrec.tasks.base import Asking, SampleOptions, Task
+from llmrec.tasks.rating import RatingTask
+from llmrec.tasks.ranking import DirectTask, SequentialTask
+from llmrec.tasks.text import ExplanationTask, ReviewTask
 
-TASKS: dict[str, Task] = {t.name: t for t in (RATING, SEQUENTIAL, DIRECT, EXPLANATION, REVIEW)}
+TASKS: Registry[Task] = Registry("task")
+for _task in (RatingTask(), SequentialTask(), DirectTask(), ExplanationTask(), ReviewTask()):
+    TASKS.add(_task.name, _task, _task.description)
 
-__all__ = ["TASKS", "Task", "SampleOptions", "get_task", "parse_task_list"]
+__all__ = ["TASKS", "Asking", "Task", "SampleOptions", "get_task", "parse_task_list"]
 
 
 def get_task(name: str) -> Task:
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise LLMRecError(f"unknown task '{name}' (expected one of: {', '.join(TASKS)}, or all)") from None
+    return TASKS.get(name)
 
 
 def parse_task_list(text: str) -> list[Task]:
     """'rating,direct' or 'all' -> tasks, in the order given, without repeats."""
-    names = list(TASKS) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    names = TASKS.names() if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise LLMRecError("--task: expected a task name, a comma-separated list, or all")
     return [get_task(n) for n in dict.fromkeys(names)]

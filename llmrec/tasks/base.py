@@ -1,4 +1,4 @@
-"""What every task shares: the Task record, sample options, and helpers to read a prepared split."""
+"""What every task shares: the Task base class, sample options, and helpers to read a prepared split."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import functools
 import gc
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from llmrec.types import Sample
+from llmrec.errors import LLMRecError
+from llmrec.types import GenerateRequest, Prediction, Query, Sample
 
 HISTORY_LENGTH = 10  # LLMRec: histories hold up to 10 items
+RECOMMENDED = "classic"  # the scoring recorded for a recommender's answers (given directly, not parsed)
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,97 @@ class SampleOptions:
 
 
 @dataclass(frozen=True)
+class Asking:
+    """How an LLM is asked, from its template and the options: the same for every sample of a task."""
+
+    scoring: str  # generate | likelihood (tasks whose `scorings` include it)
+    chat: bool
+    max_new_tokens: int
+    stop: tuple[str, ...]
+    temperature: float
+    seed: int
+
+
 class Task:
-    name: str
-    kind: str  # "rating" | "ranking" | "text": selects parser and metrics
-    default_dataset: str
-    description: str
-    build: Callable[..., list[Sample]]  # (prepared, options) -> samples
+    """One benchmark task; it owns everything that differs between tasks.
+
+    Samples (`build`, from a prepared dataset); for LLMs, the requests it makes and how answers are parsed
+    (`ask`, `parse`); for recommenders, the `Query` each sample asks and the recommender method that answers
+    it (`queries`, `recommend`); its metric family (`kind`, see llmrec.metrics); its ranking space
+    (`ranking_over`); the prompt lists truncation may shorten (`trimmable`); and which prepared rows its
+    finetuning examples must come from (`training_frame`, `training_rows`).
+    """
+
+    name = ""
+    kind = ""  # the metric family that scores it: rating | ranking | text
+    default_dataset = ""
+    description = ""
+    scorings: tuple[str, ...] = ("generate",)  # how an LLM may be asked; the first is the default
+    trimmable: tuple[str, ...] = ("history", "examples")  # prompt lists dropped from, oldest first, in order
+    training_frame = ""  # the prepared frame (ratings | interactions | reviews) finetuning rows come from
+    recommender_method = ""  # the Recommender method answering one Query: rate | rank | write
+
+    def build(self, prepared, options: SampleOptions) -> list[Sample]:
+        raise NotImplementedError
+
+    # -- protocol
+    def scoring(self, requested: str) -> str:
+        """The scoring an LLM gets when `requested` is asked for (tasks that only generate ignore it)."""
+        return requested if requested in self.scorings else self.scorings[0]
+
+    def ranking_over(self, scoring: str) -> str | None:
+        """What a ranked answer is scored against: "catalog", "candidates", or None (not a ranking task)."""
+        return None
+
+    def protocol(self, scoring: str, candidates: int, candidate_order: str) -> dict:
+        """The sampling protocol entries of metrics.json that depend on the task."""
+        return {"candidates": None, "candidate_order": None, "ranking_over": None}
+
+    # -- LLMs
+    def parse_context(self, prepared):
+        """Whatever `parse` needs from the data (the catalog's titles for ranking tasks), built once per run."""
+        return None
+
+    def parse(self, sample: Sample, raw: str, context) -> Prediction:
+        raise NotImplementedError
+
+    def ask(self, backend, samples: Sequence[Sample], prompts: Sequence[str], asking: Asking,
+            context) -> list[tuple[Any, Prediction]]:
+        """(raw answer, prediction) per sample: one greedy or sampled completion, parsed."""
+        requests = [GenerateRequest(p, chat=asking.chat, max_new_tokens=asking.max_new_tokens, stop=asking.stop,
+                                    temperature=asking.temperature, seed=asking.seed) for p in prompts]
+        raws = [a[0] for a in backend.generate(requests)]
+        return [(raw, self.parse(s, raw, context)) for s, raw in zip(samples, raws)]
+
+    # -- recommenders
+    def queries(self, prepared, samples: Sequence[Sample], options: SampleOptions) -> list[Query]:
+        return [Query(s.user, s.item) for s in samples]
+
+    def done_by(self, model) -> bool:
+        return callable(getattr(model, self.recommender_method, None))
+
+    def recommend(self, model, queries: Sequence[Query]) -> list[Prediction]:
+        answer = getattr(model, self.recommender_method)
+        return [Prediction(answer(q)) for q in queries]
+
+    # -- finetuning
+    def training_rows(self, sample: Sample) -> list[tuple[int, int]]:
+        """The (user, item) rows a training sample shows: all must be training rows (no held-out leak)."""
+        return [(sample.user, sample.item)]
+
+    def check_train_only(self, prepared, samples: Sequence[Sample]) -> None:
+        """Refuse samples that show a (user, item) row outside the training split."""
+        frame = getattr(prepared, self.training_frame)
+        train = frame[frame["split"] == "train"]
+        pairs = set(zip(train["user"].astype(int).tolist(), train["item"].astype(int).tolist()))
+        for s in samples:
+            leaked = next((r for r in self.training_rows(s) if r not in pairs), None)
+            if leaked is not None:
+                raise LLMRecError(f"{self.name} finetuning sample {s.sample_id}: (user {leaked[0]}, item {leaked[1]}) "
+                                  f"is not a training row of {prepared.name}; refusing to train on held-out data")
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
 
 
 def gc_paused(build: Callable[..., list[Sample]]) -> Callable[..., list[Sample]]:

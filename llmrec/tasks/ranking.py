@@ -1,6 +1,6 @@
 """Sequential and direct recommendation: one held-out next item per user (leave-one-out by time).
 
-Sequential ranks the whole catalog (minus the user's history) in generate mode and for classic models;
+Sequential ranks the whole catalog (minus the user's history) in generate mode and for recommenders;
 direct ranks the sample's candidates (the target plus the user's fixed negatives). Likelihood scoring
 ranks the candidates for both.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmrec.tasks.base import (HISTORY_LENGTH, SampleOptions, Task, by_user_time, gc_paused, order_candidates,
+from llmrec.tasks.base import (HISTORY_LENGTH, RECOMMENDED, SampleOptions, Task, by_user_time, gc_paused, order_candidates,
                                sample_rng, spread_over_users)
-from llmrec.types import LazyVariables, Sample
+from llmrec.types import LazyVariables, Prediction, Query, Sample, ScoreRequest
 
 
 class _Variables:
@@ -34,8 +34,7 @@ class _Variables:
 
     def __call__(self, user: int, seen: list[int], target: int) -> dict:
         options = self.options
-        rng = sample_rng(options.seed, user, len(seen))
-        candidates = order_candidates(target, self.negatives[user], options.candidate_order, rng)
+        candidates = candidates_of(self.negatives, options, user, len(seen), target)
         return {
             "user": user,
             "item": target,
@@ -49,6 +48,24 @@ class _Variables:
             ] if options.shots else [],
             "reference_title": self.title[target],
         }
+
+
+def candidates_of(negatives, options: SampleOptions, user: int, n_seen: int, target: int) -> tuple[int, ...]:
+    """The target and the user's fixed negatives, in the sample's own seeded order."""
+    rng = sample_rng(options.seed, user, n_seen)
+    return order_candidates(target, negatives[user], options.candidate_order, rng)
+
+
+HISTORY_SPLITS = {"valid": ["train"], "test": ["train", "valid"]}  # what a held-out row's history may hold
+
+
+def histories(prepared, split: str) -> dict[int, list[int]]:
+    """Each user's items before the held-out row of `split`, oldest first (a sample's "seen" items)."""
+    inter = by_user_time(prepared.interactions)
+    kept = inter[inter["split"].isin(HISTORY_SPLITS[split]).to_numpy()]
+    users, items = kept["user"].to_numpy(), kept["item"].tolist()
+    bounds = (np.flatnonzero(np.diff(users)) + 1).tolist()
+    return {int(users[a]): items[a:b] for a, b in zip([0, *bounds], [*bounds, len(items)])}
 
 
 @gc_paused
@@ -71,8 +88,7 @@ def _build(task: str, prepared, options: SampleOptions) -> list[Sample]:
                        LazyVariables(variables, user, seen, target), target)
                 for _, user, seen, target in targets[: options.limit]]
     # valid/test: each user's held-out row (users too short for leave-one-out are counted by the preparation)
-    keep = {"valid": ["train"], "test": ["train", "valid"]}[options.split]
-    variables = _Variables(prepared, options, items, split.isin(keep).to_numpy())
+    variables = _Variables(prepared, options, items, split.isin(HISTORY_SPLITS[options.split]).to_numpy())
     rows = np.flatnonzero((split == options.split).to_numpy())
     held = users[rows]
     starts, ends = np.searchsorted(users, held, "left"), np.searchsorted(users, held, "right")
@@ -82,15 +98,71 @@ def _build(task: str, prepared, options: SampleOptions) -> list[Sample]:
                                                                rows.tolist())], options)
 
 
-def build_sequential(prepared, options: SampleOptions) -> list[Sample]:
-    return _build("sequential", prepared, options)
+class RankingTask(Task):
+    """Rank items for the user; an LLM lists titles (parsed against the catalog) or scores the candidates."""
+
+    kind, default_dataset = "ranking", "movielens-100k"
+    scorings = ("generate", "likelihood")
+    training_frame, recommender_method = "interactions", "rank"
+    answer_within_candidates = False  # parse only the candidates' titles (else the whole catalog's)
+
+    def build(self, prepared, options):
+        return _build(self.name, prepared, options)
+
+    def protocol(self, scoring, candidates, candidate_order):
+        over = self.ranking_over(scoring)
+        return {"candidates": candidates if over == "candidates" else None, "candidate_order": candidate_order,
+                "ranking_over": over}
+
+    def parse_context(self, prepared):
+        from llmrec.parsing import ItemMatcher
+
+        return ItemMatcher(prepared.items)
+
+    def parse(self, sample, raw, matcher):
+        from llmrec.parsing import parse_ranking
+
+        return parse_ranking(raw, matcher, sample.candidates if self.answer_within_candidates else None)
+
+    def ask(self, backend, samples, prompts, asking, context):
+        if asking.scoring != "likelihood":
+            return super().ask(backend, samples, prompts, asking, context)
+        requests = [ScoreRequest(p, tuple(v["title"] for v in s.variables["candidates"]), asking.chat)
+                    for p, s in zip(prompts, samples)]
+        answers = backend.loglikelihood(requests)
+        return [([round(x.logprob, 6) for x in a], rank_by_likelihood(s, a)) for s, a in zip(samples, answers)]
+
+    def queries(self, prepared, samples, options):
+        seen = histories(prepared, options.split)
+        within = self.ranking_over(RECOMMENDED) == "candidates"
+        return [Query(s.user, history=seen.get(s.user, []),
+                      candidates=candidates_of(prepared.negatives, options, s.user, len(seen.get(s.user, [])), s.item)
+                      if within else None)
+                for s in samples]
+
+    def training_rows(self, sample):
+        return [(sample.user, sample.item)] + [(sample.user, int(i)) for i in sample.variables.get("seen", ())]
 
 
-def build_direct(prepared, options: SampleOptions) -> list[Sample]:
-    return _build("direct", prepared, options)
+def rank_by_likelihood(sample: Sample, scores) -> Prediction:
+    """Candidates by mean token log-probability (length-normalised), best first; ties by position."""
+    means = [s.logprob / max(s.tokens, 1) for s in scores]
+    order = sorted(range(len(means)), key=lambda i: (-means[i], i))
+    return Prediction([sample.candidates[i] for i in order])
 
 
-SEQUENTIAL = Task("sequential", "ranking", "movielens-100k",
-                  "Recommend the next item from the user's history (ranked over the catalog).", build_sequential)
-DIRECT = Task("direct", "ranking", "movielens-100k",
-              "Rank candidate items (the held-out item plus sampled negatives) for the user.", build_direct)
+class SequentialTask(RankingTask):
+    name = "sequential"
+    description = "Recommend the next item from the user's history (ranked over the catalog)."
+
+    def ranking_over(self, scoring):
+        return "candidates" if scoring == "likelihood" else "catalog"
+
+
+class DirectTask(RankingTask):
+    name = "direct"
+    description = "Rank candidate items (the held-out item plus sampled negatives) for the user."
+    answer_within_candidates = True
+
+    def ranking_over(self, scoring):
+        return "candidates"

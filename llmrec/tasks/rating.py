@@ -46,6 +46,20 @@ class _Variables:
         }
 
 
+class RatingTask(Task):
+    name, kind, default_dataset = "rating", "rating", "movielens-100k"
+    description = "Predict the star rating (1-5) a user gives an item."
+    training_frame, recommender_method = "ratings", "rate"
+
+    def build(self, prepared, options: SampleOptions) -> list[Sample]:
+        return build(prepared, options)
+
+    def parse(self, sample, raw, context):
+        from llmrec.parsing import parse_rating_prediction
+
+        return parse_rating_prediction(raw)
+
+
 @gc_paused
 def build(prepared, options: SampleOptions) -> list[Sample]:
     ratings = by_user_time(prepared.ratings)
@@ -64,5 +78,3 @@ def build(prepared, options: SampleOptions) -> list[Sample]:
                                                          targets["rating"].tolist(), starts.tolist(), ends.tolist())]
     return spread_over_users(samples, options)
 
-
-TASK = Task("rating", "rating", "movielens-100k", "Predict the star rating (1-5) a user gives an item.", build)

@@ -10,7 +10,7 @@ from typing import Callable
 
 from llmrec.tasks.base import (SampleIds, SampleOptions, Task, by_user_time, earlier_rows, first_sentence,
                                gc_paused, history_bounds, spread_over_users)
-from llmrec.types import Sample
+from llmrec.types import Query, Sample
 
 REVIEW_FIELDS = ["user", "item", "rating", "text", "summary", "explanation"]
 
@@ -68,7 +68,29 @@ def build_review(prepared, options: SampleOptions) -> list[Sample]:
     return _build("review", prepared, options, lambda row: row["summary"], variables)
 
 
-EXPLANATION = Task("explanation", "text", "clothing-reviews",
-                   "Generate the user's explanation for a rating of an item.", build_explanation)
-REVIEW = Task("review", "text", "clothing-reviews",
-              "Summarize the user's review in a few words.", build_review)
+class TextTask(Task):
+    kind, default_dataset = "text", "clothing-reviews"
+    training_frame, recommender_method = "reviews", "write"
+
+    def parse(self, sample, raw, context):
+        from llmrec.parsing import parse_text
+
+        return parse_text(raw)
+
+
+class ExplanationTask(TextTask):
+    name, description = "explanation", "Generate the user's explanation for a rating of an item."
+
+    def build(self, prepared, options):
+        return build_explanation(prepared, options)
+
+
+class ReviewTask(TextTask):
+    name, description = "review", "Summarize the user's review in a few words."
+    trimmable = ("summaries", "examples")
+
+    def build(self, prepared, options):
+        return build_review(prepared, options)
+
+    def queries(self, prepared, samples, options):
+        return [Query(s.user, s.item, text=s.variables["review"]) for s in samples]

@@ -1,90 +1,36 @@
-"""Classic recommenders run through the same samples and metrics as LLMs, so every score has a reference.
+"""The classic references: random, popularity, item kNN, user/item means, biased MF and the lead sentence.
 
-They are fitted on the training split (mf also reads the valid ratings, to choose its L2 and when to stop;
-no model reads test) and return predictions directly (no text, no parsing). Ranked lists are cut at
-MAX_RANKED items (MRR is computed over the returned list).
+Each answers a task's Query from the prepared data it was fitted on (mf also reads the valid ratings, to
+choose its L2 and when to stop; no model reads test). Ranked lists are cut at MAX_RANKED items (MRR is
+computed over the returned list).
 """
 
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 
 from llmrec.errors import LLMRecError
 from llmrec.heap import large_buffers_reused
+from llmrec.recommenders.base import MAX_RANKED, Ranker, Recommender
 from llmrec.tasks.base import first_sentence
-from llmrec.types import Prediction, Sample
 
-MAX_RANKED = 100
 SIMILARITY_BLOCK = 2**23  # dense similarity entries computed at once (64 MiB of float64)
-
-
-class Classic:
-    """A fitted model. `hyperparameters()` is everything that shapes its outputs, set before fitting (part of a
-    run's identity); `fit_report()` is what fitting chose from the data, empty when it chooses nothing
-    (recorded in the run manifest). Both are JSON-able."""
-
-    name = ""
-    tasks: frozenset[str] = frozenset()
-    about = ""
-    hyperparameter_names: tuple[str, ...] = ()  # attributes that shape the outputs
-
-    def __init__(self, seed: int = 2023):
-        self.seed = seed
-
-    def hyperparameters(self) -> dict:
-        return {name: _jsonable(getattr(self, name)) for name in self.hyperparameter_names}
-
-    def fit_report(self) -> dict:
-        return {}
-
-    def fit(self, prepared) -> None:
-        self.prepared = prepared
-
-    def predict(self, samples: Sequence[Sample]) -> list[Prediction]:
-        return [Prediction(self.predict_one(s)) for s in samples]
-
-
-class Ranker(Classic):
-    """Scores items; direct ranks the candidates, sequential ranks the catalog minus the user's history."""
-
-    tasks = frozenset({"sequential", "direct"})
-    max_ranked = MAX_RANKED
-    hyperparameter_names = ("max_ranked",)
-
-    def scores(self, sample: Sample, items: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def predict_one(self, sample: Sample) -> list[int]:
-        if sample.task == "direct":
-            items = np.asarray(sample.candidates)
-        else:
-            items = self.prepared.items.index.to_numpy()
-            items = items[~np.isin(items, sample.variables["seen"])]
-        scores = self.scores(sample, items)
-        order = np.lexsort((items, -scores))  # ties broken by item id: deterministic
-        return items[order][: self.max_ranked].tolist()
 
 
 class RandomModel(Ranker):
     name, about = "random", "uniform random ratings (1-5) and rankings"
-    tasks = frozenset({"rating", "sequential", "direct"})
     hyperparameter_names = ("seed", *Ranker.hyperparameter_names)
 
-    def scores(self, sample, items):
-        return np.random.default_rng([self.seed, sample.user]).random(len(items))
+    def scores(self, query, items):
+        return np.random.default_rng([self.seed, query.user]).random(len(items))
 
-    def predict_one(self, sample):
-        if sample.task == "rating":
-            return float(np.random.default_rng([self.seed, sample.user, sample.item]).integers(1, 6))
-        return super().predict_one(sample)
+    def rate(self, query):
+        return float(np.random.default_rng([self.seed, query.user, query.item]).integers(1, 6))
 
 
 class Popularity(Ranker):
     name = "popularity"
     about = "items ranked by their number of training interactions; ratings: the global mean"
-    tasks = frozenset({"rating", "sequential", "direct"})
 
     def fit(self, prepared):
         super().fit(prepared)
@@ -92,11 +38,11 @@ class Popularity(Ranker):
         self.counts = np.bincount(train["item"], minlength=len(prepared.items) + 1).astype(float)
         self.mean = float(prepared.ratings.loc[prepared.ratings["split"] == "train", "rating"].mean())
 
-    def scores(self, sample, items):
+    def scores(self, query, items):
         return self.counts[items]
 
-    def predict_one(self, sample):
-        return self.mean if sample.task == "rating" else super().predict_one(sample)
+    def rate(self, query):
+        return self.mean
 
 
 class ItemKNN(Ranker):
@@ -114,8 +60,8 @@ class ItemKNN(Ranker):
     about = "item cosine over training users: the candidate's k nearest items, summed over the history (k=100)"
     hyperparameter_names = ("k", *Ranker.hyperparameter_names)
 
-    def __init__(self, seed=2023, k: int | None = 100):
-        super().__init__(seed)
+    def __init__(self, seed=2023, device="cpu", k: int | None = 100):
+        super().__init__(seed, device)
         if k is not None and k < 1:
             raise LLMRecError(f"itemknn: k must be a positive number of neighbours or None, got {k}")
         self.k = k
@@ -130,8 +76,8 @@ class ItemKNN(Ranker):
         x = sparse.csc_matrix((np.ones(len(pairs)), (pairs["user"], pairs["item"])), shape=shape)
         self.neighbours = cosine_neighbours(x, self.k)
 
-    def scores(self, sample, items):
-        seen = np.unique(sample.variables["seen"])
+    def scores(self, query, items):
+        seen = np.unique(query.history)
         return np.asarray(self.neighbours[seen].sum(axis=0)).ravel()[items]
 
 
@@ -165,8 +111,7 @@ def top_k_per_column(sims: np.ndarray, k: int) -> np.ndarray:
     return np.where(keep, sims, 0.0)
 
 
-class Means(Classic):
-    tasks = frozenset({"rating"})
+class Means(Recommender):
     key = ""
 
     def fit(self, prepared):
@@ -175,8 +120,8 @@ class Means(Classic):
         self.mean = float(train["rating"].mean())
         self.by_key = train.groupby(self.key)["rating"].mean().to_dict()
 
-    def predict_one(self, sample):
-        return float(self.by_key.get(getattr(sample, self.key), self.mean))
+    def rate(self, query):
+        return float(self.by_key.get(getattr(query, self.key), self.mean))
 
 
 class UserMean(Means):
@@ -187,7 +132,7 @@ class ItemMean(Means):
     name, key, about = "item-mean", "item", "the item's mean training rating"
 
 
-class MatrixFactorization(Classic):
+class MatrixFactorization(Recommender):
     """Biased MF: r(u, i) = mu + b_u + b_i + p_u . q_i, clipped to 1-5 (Koren, Bell & Volinsky 2009, eq. 4).
 
     Fitting reads the train and valid ratings only. For each l2 in `l2_grid`, from the same seeded start:
@@ -200,12 +145,11 @@ class MatrixFactorization(Classic):
     """
 
     name, about = "mf", "biased matrix factorization; L2 picked and early-stopped on the valid ratings"
-    tasks = frozenset({"rating"})
     hyperparameter_names = ("seed", "dim", "init_std", "lr", "max_epochs", "patience", "tol", "l2_grid")
 
-    def __init__(self, seed=2023, dim=32, init_std=0.1, lr=0.06, max_epochs=300, patience=20, tol=1e-4,
+    def __init__(self, seed=2023, device="cpu", dim=32, init_std=0.1, lr=0.06, max_epochs=300, patience=20, tol=1e-4,
                  l2_grid=(0.05, 0.1, 0.2)):
-        super().__init__(seed)
+        super().__init__(seed, device)
         self.dim, self.init_std, self.lr = dim, init_std, lr
         self.max_epochs, self.patience, self.tol = max_epochs, patience, tol
         self.l2_grid = tuple(l2_grid)
@@ -272,8 +216,8 @@ class MatrixFactorization(Classic):
         p, q = params["p"][users], params["q"][items]
         return (self.mu + params["bu"][users] + params["bi"][items] + (p * q).sum(-1)).clamp(1.0, 5.0)
 
-    def predict_one(self, sample):
-        return float(self._predict(self.params, sample.user, sample.item))
+    def rate(self, query):
+        return float(self._predict(self.params, query.user, query.item))
 
 
 def rating_tensors(ratings, split: str):
@@ -286,37 +230,23 @@ def rating_tensors(ratings, split: str):
             torch.tensor(rows["rating"].to_numpy(), dtype=torch.float32))
 
 
-class Lead(Classic):
+class Lead(Recommender):
     """Review: the review's first sentence. Explanation: the first sentence of the item's latest training
     review by another user (the test review itself is the reference), else the item's title."""
 
     name, about = "lead", "lead sentence of the review (review) or of the item's latest training review (explanation)"
-    tasks = frozenset({"review", "explanation"})
 
     def fit(self, prepared):
         super().fit(prepared)
         train = prepared.reviews[prepared.reviews["split"] == "train"].sort_values("timestamp", kind="stable")
         self.latest = {int(i): str(t) for i, t in zip(train["item"], train["text"])}
+        self.title = prepared.items["title"].to_dict()
 
-    def predict_one(self, sample):
-        if sample.task == "review":
-            return first_sentence(sample.variables["review"])
-        text = self.latest.get(sample.item)
-        return first_sentence(text) if text else sample.variables["title"]
-
-
-CLASSIC: dict[str, type[Classic]] = {
-    m.name: m for m in (RandomModel, Popularity, ItemKNN, MatrixFactorization, UserMean, ItemMean, Lead)
-}
+    def write(self, query):
+        if query.text is not None:  # a text to summarise
+            return first_sentence(query.text)
+        text = self.latest.get(query.item)
+        return first_sentence(text) if text else self.title[query.item]
 
 
-def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
-
-
-def load_classic(name: str, task: str, seed: int) -> Classic:
-    model = CLASSIC[name](seed=seed)
-    if task not in model.tasks:
-        able = ", ".join(n for n, m in CLASSIC.items() if task in m.tasks)
-        raise LLMRecError(f"model '{name}' does not do the {task} task (classic models that do: {able})")
-    return model
+MODELS = (RandomModel, Popularity, ItemKNN, MatrixFactorization, UserMean, ItemMean, Lead)

@@ -1,0 +1,269 @@
+"""The one seam between the runner and a model: a predictor turns a task's samples into answers.
+
+An `LLMPredictor` renders each sample with a prompt template, asks a backend what the task asks for
+(generate or score) and lets the task parse the reply; a `RecommenderPredictor` fits a recommender on the
+prepared data and lets the task ask it each sample's `Query`. Both hand the runner `Answer`s (prompt or
+None, raw output, prediction) and say what shapes their results (settings, identity) and what they were
+(model info for the manifest). The runner never asks which kind it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from llmrec.errors import LLMRecError
+from llmrec.records import read_json
+from llmrec.tasks import Asking, SampleOptions, Task
+from llmrec.tasks.base import RECOMMENDED
+from llmrec.types import Prediction, Sample
+
+# Options that only an LLM takes, and those only a recommender takes: a model given the other kind's refuses.
+LLM_OPTIONS = ("template", "shots", "scoring", "truncation", "max_new_tokens", "temperature", "backend", "adapter",
+               "base_url", "batch_size", "concurrency", "tensor_parallel_size", "dtype", "timeout", "max_retries")
+RECOMMENDER_OPTIONS = ("model_args",)
+# How a run is executed, not what it computes: left out of its identity.
+EXECUTION_OPTIONS = ("output", "fresh", "data_dir", "chunk", "batch_size", "concurrency", "timeout", "max_retries",
+                     "resolved")
+FITTED = "models"  # the run folder's subfolder where a recommender keeps its fit, one file per task
+
+
+@dataclass
+class Answer:
+    prompt: str | None  # None: the model takes no prompt
+    raw: Any  # the model's own output: text, candidate log-likelihoods, or None
+    prediction: Prediction
+    truncated: int = 0  # oldest history entries dropped to fit the prompt into the context
+
+
+Answering = Callable[[Sequence[Sample]], list[Answer]]
+
+
+def predictor_class(model: str) -> type["LLMPredictor"] | type["RecommenderPredictor"]:
+    """A registered recommender's name means that recommender; any other model name is an LLM."""
+    from llmrec.recommenders import is_recommender
+
+    return RecommenderPredictor if is_recommender(model) else LLMPredictor
+
+
+def make_predictor(config) -> "LLMPredictor | RecommenderPredictor":
+    return predictor_class(config.model)(config)
+
+
+class LLMPredictor:
+    refuses = RECOMMENDER_OPTIONS
+    chunk = 32  # samples per backend call (the runner records after each)
+
+    def __init__(self, config):
+        self.config = config
+        self.backend = None
+        self.chunk = config.chunk
+
+    @staticmethod
+    def can_do(model: str, task: Task) -> bool:
+        return True
+
+    def does(self, task: Task) -> bool:
+        return True
+
+    def settings(self) -> dict:
+        return _settings(self.config, self.refuses)
+
+    # -- per task: the template and the settings it records
+    def setup(self, task: Task) -> dict:
+        """The task's template and shots: every input checked before any data is prepared."""
+        from llmrec.prompts import load_template
+
+        c = self.config
+        template = load_template(task.name, c.template or adapter_template(c.adapter) or "zero-shot")
+        return {"template": template, "shots": template_shots(template, c.shots)}
+
+    def task_settings(self, task: Task, setup: dict) -> dict:
+        c, template = self.config, setup["template"]
+        return {"scoring": task.scoring(c.scoring), "template": template.name, "template_hash": template.sha256,
+                "shots": setup["shots"], "max_new_tokens": c.max_new_tokens or template.max_new_tokens,
+                "temperature": c.temperature, "truncation": c.truncation}
+
+    def identity(self, tasks: Sequence[Task]) -> dict:
+        from llmrec.backends import weights_identity
+
+        c = self.config
+        return weights_identity(c.model, backend=c.backend, adapter=c.adapter, base_url=c.base_url)
+
+    # -- answering
+    def start(self, task: Task, prepared, setup: dict, options: SampleOptions, todo: Sequence[Sample],
+              folder: Path, previous: dict) -> Answering:
+        c, template = self.config, setup["template"]
+        backend = self.load(folder, previous)
+        context = task.parse_context(prepared)
+        asking = Asking(scoring=task.scoring(c.scoring), chat=template.chat,
+                        max_new_tokens=c.max_new_tokens or template.max_new_tokens, stop=template.stop,
+                        temperature=c.temperature, seed=c.seed)
+
+        def answer(samples: Sequence[Sample]) -> list[Answer]:
+            rendered = [self.render(task, template, s) for s in samples]
+            replies = task.ask(backend, samples, [p for p, _ in rendered], asking, context)
+            return [Answer(p, raw, pred, cut) for (p, cut), (raw, pred) in zip(rendered, replies)]
+
+        return answer
+
+    def load(self, folder: Path, previous: dict):
+        """The backend, loaded once and only when there is something to ask (a finished run never loads it)."""
+        if self.backend is None:
+            from llmrec.backends import load_backend
+
+            c = self.config
+            self.backend = load_backend(c.model, backend=c.backend, adapter=c.adapter, base_url=c.base_url,
+                                        batch_size=c.batch_size, concurrency=c.concurrency,
+                                        tensor_parallel_size=c.tensor_parallel_size, seed=c.seed, device=c.device,
+                                        dtype=c.dtype, timeout=c.timeout, max_retries=c.max_retries)
+            self._check_loaded_weights(folder, previous)
+        return self.backend
+
+    def _check_loaded_weights(self, folder: Path, previous: dict) -> None:
+        """Hub weights are identified by name until loaded: refuse to resume records made with another revision."""
+        recorded = (previous.get("model_info") or {}).get("weight_hash")
+        loaded = self.backend.info().get("weight_hash")
+        if recorded and loaded and recorded != loaded:
+            raise LLMRecError(f"{folder / 'manifest.json'}: recorded samples come from weights {recorded[:12]}, "
+                              f"the model loaded now has {loaded[:12]}; re-run with --fresh to start over, "
+                              "or --output another folder to keep both")
+
+    def render(self, task: Task, template, sample: Sample) -> tuple[str, int]:
+        """The prompt and how many of the oldest history entries were dropped to fit the context."""
+        variables = dict(sample.variables)
+        prompt = template.render(variables)
+        limit = self.backend.context_length
+        if not limit:
+            return prompt, 0
+        budget = limit - (self.config.max_new_tokens or template.max_new_tokens)
+        dropped = 0
+        while (n := self.backend.prompt_tokens(prompt, template.chat)) is not None and n > budget:
+            if self.config.truncation == "error":
+                raise LLMRecError(f"{sample.task} sample {sample.sample_id}: prompt takes {n} tokens, more than "
+                                  f"the {budget} the model's context leaves (use --truncation history)")
+            key = next((k for k in task.trimmable if variables.get(k)), None)
+            if key is None:
+                raise LLMRecError(f"{sample.task} sample {sample.sample_id}: prompt takes {n} tokens even with "
+                                  f"no history; the model's context leaves {budget}")
+            variables[key] = variables[key][1:]  # oldest first: drop the oldest
+            dropped += 1
+            prompt = template.render(variables)
+        return prompt, dropped
+
+    # -- what the manifest records
+    def info(self, previous: dict) -> dict | None:
+        return self.backend.info() if self.backend is not None else previous.get("model_info")
+
+    def tokens(self, previous: dict) -> dict | None:
+        """Counted per invocation: a resumed run adds its own to what earlier invocations recorded."""
+        if self.backend is None:
+            return previous.get("tokens")
+        earlier = previous.get("tokens") or {}
+        return {k: None if (n := getattr(self.backend, k, None)) is None else n + (earlier.get(k) or 0)
+                for k in ("tokens_in", "tokens_out")}
+
+
+class RecommenderPredictor:
+    refuses = LLM_OPTIONS
+    chunk = 256
+
+    def __init__(self, config):
+        from llmrec.recommenders import RECOMMENDERS
+
+        self.config = config
+        self.entry = RECOMMENDERS.entry(config.model)
+        self.models: dict[str, Any] = {}  # per task, made once
+        self.fitted: dict[str, dict] = {}  # per task, what fitting chose
+
+    @staticmethod
+    def can_do(model: str, task: Task) -> bool:
+        from llmrec.recommenders import RECOMMENDERS
+
+        return task.done_by(RECOMMENDERS.get(model))
+
+    def does(self, task: Task) -> bool:
+        return task.done_by(self.entry.value)
+
+    def settings(self) -> dict:
+        return _settings(self.config, self.refuses)
+
+    def model(self, task: Task):
+        if task.name not in self.models:
+            from llmrec.recommenders import RECOMMENDERS, make_recommender
+
+            if not self.does(task):
+                able = ", ".join(e.name for e in RECOMMENDERS.entries() if task.done_by(e.value))
+                raise LLMRecError(f"model '{self.entry.name}' does not do the {task.name} task (recommenders that "
+                                  f"do: {able})")
+            c = self.config
+            self.models[task.name] = make_recommender(c.model, seed=c.seed, device=c.device, options=c.model_args)
+        return self.models[task.name]
+
+    def setup(self, task: Task) -> dict:
+        self.model(task)  # fails early for a task the model does not do
+        return {"shots": 0}
+
+    def task_settings(self, task: Task, setup: dict) -> dict:
+        return {"scoring": RECOMMENDED, "template": None, "template_hash": None, "shots": None,
+                "max_new_tokens": None, "temperature": None, "truncation": None}
+
+    def identity(self, tasks: Sequence[Task]) -> dict:
+        return {task.name: self.model(task).hyperparameters() for task in tasks}
+
+    def start(self, task: Task, prepared, setup: dict, options: SampleOptions, todo: Sequence[Sample],
+              folder: Path, previous: dict) -> Answering:
+        model = self.model(task)
+        path = folder / FITTED / f"{task.name}.pkl"
+        if not model.load(path):  # a resumed run keeps the fit it saved
+            model.fit(prepared)
+            model.save(path)
+        self.fitted[task.name] = model.fit_report()
+        queries = dict(zip((s.sample_id for s in todo), task.queries(prepared, todo, options)))
+
+        def answer(samples: Sequence[Sample]) -> list[Answer]:
+            predictions = task.recommend(model, [queries[s.sample_id] for s in samples])
+            return [Answer(None, None, p) for p in predictions]
+
+        return answer
+
+    def info(self, previous: dict) -> dict:
+        earlier = (previous.get("model_info") or {}).get("fitted", {})
+        return {"classic": self.entry.name, "about": self.entry.description, "fitted": {**earlier, **self.fitted}}
+
+    def tokens(self, previous: dict) -> dict | None:
+        return previous.get("tokens")
+
+
+def _settings(config, refused: Sequence[str]) -> dict:
+    """The options that shape results: all but how the run executes and the other kind's options."""
+    s = asdict(config)
+    for k in (*EXECUTION_OPTIONS, *refused):
+        s.pop(k, None)
+    s["tasks"] = [t.name for t in config.tasks]
+    return s
+
+
+def template_shots(template, shots: int | None) -> int:
+    """--shots, else the template's declared default; a template that shows examples never renders without."""
+    if shots is None:
+        return template.shots
+    if template.shots and not shots:
+        raise LLMRecError(f"--shots 0: template {template.name} ({template.path}) shows solved examples; "
+                          "use --shots 1 or more, or --template zero-shot")
+    if shots and not template.shots:
+        raise LLMRecError(f"--shots {shots}: template {template.name} ({template.path}) shows no solved examples "
+                          "(few-shot templates declare 'shots')")
+    return shots
+
+
+def adapter_template(adapter: str | None) -> str | None:
+    """The template an llmrec adapter was trained with, from its llmrec-adapter.json."""
+    if not adapter:
+        return None
+    path = Path(adapter).expanduser() / "llmrec-adapter.json"
+    if not path.is_file():
+        return None  # an adapter made elsewhere: nothing recorded
+    template = read_json(path).get("template")
+    return template.get("name") if isinstance(template, dict) else None
