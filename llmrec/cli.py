@@ -46,12 +46,15 @@ def bench(
     batch_size: str = typer.Option("auto", help="Generation batch size (hf), a number or auto."),
     concurrency: int = typer.Option(8, min=1, help="Concurrent API requests (openai backend)."),
     tensor_parallel_size: int = typer.Option(1, min=1, help="GPUs per model (vllm backend)."),
+    model_args: Optional[str] = typer.Option(None, help="A recommender's options, KEY=VALUE,... "
+                                             "(e.g. k=50 for itemknn; see `llmrec models`)."),
     max_new_tokens: Optional[int] = typer.Option(None, min=1, help="Override the template's generation limit."),
     temperature: float = typer.Option(0.0, min=0.0, help="0 = greedy."),
     output: Path = typer.Option(Path("results/runs"), help="Folder that holds run folders."),
     fresh: bool = typer.Option(False, help="Start over instead of resuming recorded samples."),
 ):
     """Run tasks on one or more models and record scores (resumes an interrupted run of the same content)."""
+    from llmrec.recommenders import parse_model_args
     from llmrec.runner import Bench, BenchConfig, predictor_class
     from llmrec.tasks import parse_task_list
 
@@ -72,8 +75,10 @@ def bench(
     refused = [name for name in given if all(name in predictor_class(m).refuses for m in models)]
     if refused:
         flags = ", ".join("--" + name.replace("_", "-") for name in refused)
-        raise LLMRecError(f"{flags}: {'does' if len(refused) == 1 else 'do'} not apply to classic model"
-                          f"{'s' if len(models) > 1 else ''} {', '.join(models)} (they take no prompt)")
+        kind = "classic model" if "model_args" not in refused else "LLM"
+        reason = "they take no prompt" if kind == "classic model" else "only recommenders take options this way"
+        raise LLMRecError(f"{flags}: {'does' if len(refused) == 1 else 'do'} not apply to {kind}"
+                          f"{'s' if len(models) > 1 else ''} {', '.join(models)} ({reason})")
     tasks = parse_task_list(task)
     runs = []
     for name in models:
@@ -83,7 +88,8 @@ def bench(
                              backend=backend, adapter=adapter, base_url=base_url,
                              batch_size=int(batch_size) if batch_size.isdigit() else batch_size,
                              concurrency=concurrency, tensor_parallel_size=tensor_parallel_size,
-                             max_new_tokens=max_new_tokens, temperature=temperature, output=output, fresh=fresh)
+                             max_new_tokens=max_new_tokens, temperature=temperature, output=output, fresh=fresh,
+                             model_args=parse_model_args(model_args) if model_args else None)
         if not config.tasks:
             continue
         runner = Bench(config)
@@ -315,6 +321,9 @@ def finetune(
 
 def main() -> None:
     try:
+        from llmrec.plugins import load_plugins
+
+        load_plugins()
         app()
     except LLMRecError as e:
         typer.echo(f"error: {e}", err=True)

@@ -23,7 +23,6 @@ from llmrec.report_facts import (
     task_kind,
 )
 
-TASK_ORDER = ("rating", "sequential", "direct", "explanation", "review")
 # template_hash is in the record and in the gate; the template's name says enough in a table.
 SHOWN_SETTINGS = tuple(k for k in SETTING_KEYS if k != "template_hash")
 _HASHES = {"fingerprint": 12, "sample_ids_sha256": 8}  # enough characters to tell them apart
@@ -143,7 +142,9 @@ def group_runs(runs: list[dict]) -> list[Group]:
         for task in run["tasks"]:
             row = Row(run, task)
             rows.setdefault((task, row.entry["dataset"]), []).append(row)
-    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    from llmrec.tasks import TASKS
+
+    order = {t: i for i, t in enumerate(TASKS.names())}  # the registry's order; unknown tasks after them
     groups = [Group(task, dataset, r) for (task, dataset), r in rows.items()]
     return sorted(groups, key=lambda g: (order.get(g.task, len(order)), g.task, g.dataset))
 

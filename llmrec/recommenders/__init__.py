@@ -51,6 +51,31 @@ def make_recommender(name: str, *, seed: int, device: str = "cpu", options: dict
         raise LLMRecError(f"--model-args: {name}: {e}") from None
 
 
+def parse_model_args(text: str) -> dict:
+    """'k=50,l2_grid=[0.05, 0.1]' -> {"k": 50, "l2_grid": [0.05, 0.1]}: values read as YAML scalars or lists."""
+    import yaml
+
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    options = {}
+    for part in (p.strip() for p in parts if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise LLMRecError(f"--model-args: expected KEY=VALUE[,KEY=VALUE...], got '{part}'")
+        try:
+            options[key.strip()] = yaml.safe_load(value.strip())
+        except yaml.YAMLError:
+            raise LLMRecError(f"--model-args {key.strip()}: cannot read the value '{value.strip()}'") from None
+    return options
+
+
 def tasks_done_by(name: str) -> list[str]:
     from llmrec.tasks import TASKS
 
@@ -59,4 +84,4 @@ def tasks_done_by(name: str) -> list[str]:
 
 
 __all__ = ["RECOMMENDERS", "Ranker", "Recommender", "add_recommender", "is_recommender", "make_recommender",
-           "options_of", "tasks_done_by"]
+           "options_of", "parse_model_args", "tasks_done_by"]
