@@ -72,13 +72,9 @@ def bench(
         raise LLMRecError("--model: expected a model name, or a comma-separated list")
     # typer carries its own click, so the parameter source is compared by name
     given = [name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"]
-    refused = [name for name in given if all(name in predictor_class(m).refuses for m in models)]
+    refused = [name for name in given if all(name in predictor_class(m).refuses(m) for m in models)]
     if refused:
-        flags = ", ".join("--" + name.replace("_", "-") for name in refused)
-        kind = "classic model" if "model_args" not in refused else "LLM"
-        reason = "they take no prompt" if kind == "classic model" else "only recommenders take options this way"
-        raise LLMRecError(f"{flags}: {'does' if len(refused) == 1 else 'do'} not apply to {kind}"
-                          f"{'s' if len(models) > 1 else ''} {', '.join(models)} ({reason})")
+        raise LLMRecError(refusal(refused, models))
     tasks = parse_task_list(task)
     runs = []
     for name in models:
@@ -101,6 +97,20 @@ def bench(
         from llmrec.summary import print_comparison
 
         print_comparison(runs)
+
+
+def refusal(refused: list[str], models: list[str]) -> str:
+    """'--template: does not apply to classic model popularity (they take no prompt)'."""
+    from llmrec.runner import LLM_OPTIONS
+
+    flags = ", ".join("--" + name.replace("_", "-") for name in refused)
+    if "model_args" in refused:
+        kind, reason = "LLM", "only recommenders take options"
+    else:
+        kind = "classic model"
+        reason = "they take no prompt" if set(refused) & set(LLM_OPTIONS) else "they run on the CPU"
+    plural = "s" if len(models) > 1 else ""
+    return f"{flags}: {'does' if len(refused) == 1 else 'do'} not apply to {kind}{plural} {', '.join(models)} ({reason})"
 
 
 def tasks_of(model: str, tasks: list, chosen: bool) -> list:

@@ -52,7 +52,6 @@ def make_predictor(config) -> "LLMPredictor | RecommenderPredictor":
 
 
 class LLMPredictor:
-    refuses = RECOMMENDER_OPTIONS
     chunk = 32  # samples per backend call (the runner records after each)
 
     def __init__(self, config):
@@ -64,11 +63,16 @@ class LLMPredictor:
     def can_do(model: str, task: Task) -> bool:
         return True
 
+    @staticmethod
+    def refuses(model: str) -> tuple[str, ...]:
+        """The options this model does not take (given one, the command line refuses it)."""
+        return RECOMMENDER_OPTIONS
+
     def does(self, task: Task) -> bool:
         return True
 
     def settings(self) -> dict:
-        return _settings(self.config, self.refuses)
+        return _settings(self.config, self.refuses(self.config.model))
 
     # -- per task: the template and the settings it records
     def setup(self, task: Task) -> dict:
@@ -166,7 +170,6 @@ class LLMPredictor:
 
 
 class RecommenderPredictor:
-    refuses = LLM_OPTIONS
     chunk = 256
 
     def __init__(self, config):
@@ -183,11 +186,17 @@ class RecommenderPredictor:
 
         return task.done_by(RECOMMENDERS.get(model))
 
+    @staticmethod
+    def refuses(model: str) -> tuple[str, ...]:
+        from llmrec.recommenders import RECOMMENDERS
+
+        return LLM_OPTIONS + (() if RECOMMENDERS.get(model).uses_device else ("device",))
+
     def does(self, task: Task) -> bool:
         return task.done_by(self.entry.value)
 
     def settings(self) -> dict:
-        return _settings(self.config, self.refuses)
+        return _settings(self.config, self.refuses(self.config.model))
 
     def model(self, task: Task):
         if task.name not in self.models:

@@ -113,3 +113,41 @@ def test_several_models_run_on_the_same_samples_and_end_with_a_comparison(tmp_pa
     direct = {e["direct"]["sample_ids_sha256"] for e in entries if "direct" in e}
     rating = {e["rating"]["sample_ids_sha256"] for e in entries if "rating" in e}
     assert len(entries) == 3 and len(direct) == 1 and len(rating) == 1
+
+
+def test_a_resumed_run_loads_the_fit_it_saved_instead_of_fitting_again(tmp_path, prepared_cache, monkeypatch):
+    from llmrec.recommenders.classic import ItemKNN
+
+    runner, first = bench(tmp_path, prepared_cache, "itemknn", "direct", limit=60)
+    saved = runner.folder / "models" / "direct.pkl"
+    assert saved.is_file()
+    log = runner.folder / "samples.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:20]))  # interrupted after 20 samples
+
+    def no_refit(self, prepared):
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(ItemKNN, "fit", no_refit)
+    again, resumed = bench(tmp_path, prepared_cache, "itemknn", "direct", limit=60)
+    assert again.folder == runner.folder and log.read_text().splitlines(keepends=True) == lines
+    assert resumed["tasks"] == first["tasks"]
+    with pytest.raises(AssertionError, match="fitted again"):  # --fresh forgets the fit, too
+        bench(tmp_path, prepared_cache, "itemknn", "direct", limit=60, fresh=True)
+
+
+def test_a_saved_fit_of_other_hyperparameters_is_not_loaded(tmp_path, prepared_cache):
+    from llmrec.recommenders.classic import ItemKNN
+
+    model = ItemKNN(k=5)
+    model.fit(prepare(prepared_cache))
+    model.save(tmp_path / "fit.pkl")
+    assert not ItemKNN(k=6).load(tmp_path / "fit.pkl")
+    loaded = ItemKNN(k=5)
+    assert loaded.load(tmp_path / "fit.pkl") and (loaded.neighbours != model.neighbours).nnz == 0
+
+
+def prepare(prepared_cache):
+    from llmrec.data import prepare_for_run
+
+    return prepare_for_run("movielens-100k", seed=2023, candidates=100, cache_dir=prepared_cache)

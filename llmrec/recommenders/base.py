@@ -30,6 +30,7 @@ class Recommender:
     name = ""
     about = ""
     hyperparameter_names: tuple[str, ...] = ()  # attributes that shape the outputs (and __init__ arguments)
+    uses_device = False  # computes on `device` (bench --device); the others run on the CPU and refuse it
 
     def __init__(self, seed: int = 2023, device: str = "cpu"):
         self.seed = seed
