@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from llmrec.errors import LLMRecError
-from llmrec.metrics import _KIND, LOWER_IS_BETTER, METRICS, resampled_sums, total_sums
+from llmrec.metrics import LOWER_IS_BETTER, family, resampled_sums, total_sums
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, sample_ids_sha256
 from llmrec.types import Prediction
 
@@ -284,12 +284,13 @@ def compare_stats(kind: str, stats_a: np.ndarray, stats_b: np.ndarray, *, n_boot
     """Every metric of `kind` from paired per-sample statistics (row i of both is the same sample)."""
     if stats_a.shape != stats_b.shape or not stats_a.shape[0]:
         raise ValueError(f"paired statistics need equal, non-empty shapes: {stats_a.shape} and {stats_b.shape}")
-    to_values = _KIND[kind][1]
+    metrics = family(kind)
+    to_values = metrics.to_values
     value_a, value_b = to_values(total_sums(stats_a)), to_values(total_sums(stats_b))
     boot = bootstrap_differences(to_values, stats_a, stats_b, n_boot, seed)
     permuted, exact = permutation_differences(to_values, stats_a, stats_b, n_perm, seed)
     rows = []
-    for name in METRICS[kind]:
+    for name in metrics.metrics:
         a, b = float(value_a[name][0]), float(value_b[name][0])
         diff = a - b if math.isfinite(a) and math.isfinite(b) else math.nan
         ci = percentile_ci(boot[name]) if math.isfinite(diff) else (math.nan, math.nan)
@@ -319,7 +320,7 @@ def compare_task(run_a: dict, run_b: dict, task: str, *, n_boot: int = DEFAULT_N
         raise LLMRecError(f"{task}: the runs share no sample ({len(samples_a)} in A, {len(samples_b)} in B); "
                           "a paired comparison needs the same samples")
     refs = _shared_references(pairing, samples_a, samples_b, task)
-    to_stats = _KIND[kind][0]
+    to_stats = family(kind).to_stats
     stats_a = to_stats(_predictions(samples_a, pairing.shared, samples_file(run_a)), refs)
     stats_b = to_stats(_predictions(samples_b, pairing.shared, samples_file(run_b)), refs)
     return TaskComparison(
