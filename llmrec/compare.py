@@ -16,13 +16,12 @@ recorded predictions and references and with the per-sample sufficient statistic
 The verdict follows the interval: "A better" / "B better" when it excludes 0 (on the metric's good
 side), else "no clear difference". Each metric is its own test, uncorrected for multiplicity.
 
-Computation (`compare_runs`, `compare_task`, `paired_rows`) is separate from printing
-(`print_comparisons`).
+Computation (`compare_runs`, `compare_task`, `paired_rows`) is here; printing (`print_comparisons`,
+`shown_metrics`) is in llmrec.compare_print and importable from here too.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,9 +29,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from llmrec.compare_print import print_comparisons, shown, shown_metrics  # noqa: F401 (printing, re-exported)
 from llmrec.errors import LLMRecError
-from llmrec.metrics import _KIND, LOWER_IS_BETTER, METRICS, resampled_sums, total_sums
-from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, sample_ids_sha256
+from llmrec.metrics import LOWER_IS_BETTER, family, resampled_sums, total_sums
+from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, differences_or_unknown, sample_ids_sha256
+from llmrec.records import SampleLog
 from llmrec.types import Prediction
 
 DEFAULT_N_BOOT = 2000  # bootstrap resamples: the 2.5% and 97.5% percentiles rest on 50 resamples each
@@ -43,7 +44,6 @@ RECORD_KEYS = ("task", "sample_id", "prediction", "reference")
 # The sample set may differ (pairing handles it); everything else that makes numbers comparable must agree.
 SAMPLE_SET_KEYS = ("n_samples", "sample_ids_sha256")
 COMPARED_KEYS = tuple(k for k in PROTOCOL_KEYS if k not in SAMPLE_SET_KEYS)
-NOT_RECORDED = "(not recorded)"
 # Differences closer than this (relative) to the observed one count as ties: sums in another order round apart.
 TIE_TOLERANCE = 1e-9
 _PERMUTATION_STREAM = 1  # the permutations draw from their own stream of the seed, not the bootstrap's
@@ -111,13 +111,9 @@ def label(run: dict) -> str:
 
 
 def protocol_differences(entry_a: dict, entry_b: dict) -> list[tuple[str, Any, Any]]:
-    """(key, A's value, B's value) for each protocol key (sample-set keys aside) the entries disagree on.
-
-    A key an older run did not record is unknown, so it agrees with nothing, not even another unknown."""
-    a = {k: entry_a.get(k, NOT_RECORDED) for k in COMPARED_KEYS}
-    b = {k: entry_b.get(k, NOT_RECORDED) for k in COMPARED_KEYS}
-    return [(k, a[k], b[k]) for k in COMPARED_KEYS
-            if a[k] != b[k] or a[k] == NOT_RECORDED]
+    """(key, A's value, B's value) for each protocol key (sample-set keys aside) the entries disagree on
+    or an older run did not record (llmrec.protocol.differences_or_unknown)."""
+    return differences_or_unknown(entry_a, entry_b, COMPARED_KEYS)
 
 
 def samples_file(run: dict) -> Path:
@@ -132,26 +128,10 @@ def read_samples(run: dict, task: str) -> dict[str, dict]:
     if not file.is_file():
         raise LLMRecError(f"{file}: no such file (a run folder keeps its per-sample records there; "
                           "comparing runs needs them)")
-    records: dict[str, dict] = {}
-    with open(file, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            record = _parsed_record(line)
-            if record is None:
-                raise LLMRecError(f"{file}:{n}: expected a JSON sample record with {', '.join(RECORD_KEYS)}")
-            if record["task"] == task:
-                records[str(record["sample_id"])] = record  # a later line wins, as when the run resumed
+    log = SampleLog.read(file, required=RECORD_KEYS)  # a later line wins, as when the run resumed
+    records = {str(sample_id): r for (t, sample_id), r in log.records.items() if t == task}
     _check_complete(file, run["tasks"][task], task, records)
     return records
-
-
-def _parsed_record(line: str) -> dict | None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) and all(k in record for k in RECORD_KEYS) else None
 
 
 def _check_complete(file: Path, entry: dict, task: str, records: dict[str, dict]) -> None:
@@ -284,12 +264,13 @@ def compare_stats(kind: str, stats_a: np.ndarray, stats_b: np.ndarray, *, n_boot
     """Every metric of `kind` from paired per-sample statistics (row i of both is the same sample)."""
     if stats_a.shape != stats_b.shape or not stats_a.shape[0]:
         raise ValueError(f"paired statistics need equal, non-empty shapes: {stats_a.shape} and {stats_b.shape}")
-    to_values = _KIND[kind][1]
+    metrics = family(kind)
+    to_values = metrics.to_values
     value_a, value_b = to_values(total_sums(stats_a)), to_values(total_sums(stats_b))
     boot = bootstrap_differences(to_values, stats_a, stats_b, n_boot, seed)
     permuted, exact = permutation_differences(to_values, stats_a, stats_b, n_perm, seed)
     rows = []
-    for name in METRICS[kind]:
+    for name in metrics.metrics:
         a, b = float(value_a[name][0]), float(value_b[name][0])
         diff = a - b if math.isfinite(a) and math.isfinite(b) else math.nan
         ci = percentile_ci(boot[name]) if math.isfinite(diff) else (math.nan, math.nan)
@@ -319,7 +300,7 @@ def compare_task(run_a: dict, run_b: dict, task: str, *, n_boot: int = DEFAULT_N
         raise LLMRecError(f"{task}: the runs share no sample ({len(samples_a)} in A, {len(samples_b)} in B); "
                           "a paired comparison needs the same samples")
     refs = _shared_references(pairing, samples_a, samples_b, task)
-    to_stats = _KIND[kind][0]
+    to_stats = family(kind).to_stats
     stats_a = to_stats(_predictions(samples_a, pairing.shared, samples_file(run_a)), refs)
     stats_b = to_stats(_predictions(samples_b, pairing.shared, samples_file(run_b)), refs)
     return TaskComparison(
@@ -377,17 +358,10 @@ def compare_runs(path_a: Path, path_b: Path, tasks: Sequence[str] | None = None,
 
 
 def _mismatch_message(mismatched: dict[str, list[tuple[str, Any, Any]]]) -> str:
-    lines = [f"  {task}: {key}: A {_shown(a)}, B {_shown(b)}" for task, diffs in mismatched.items()
+    lines = [f"  {task}: {key}: A {shown(a)}, B {shown(b)}" for task, diffs in mismatched.items()
              for key, a, b in diffs]
     return ("not comparable: the runs were not scored under the same protocol (data, candidates, seed, metric "
             "definitions), so their difference would not be the models'. They differ in:\n" + "\n".join(lines))
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "none"
-    text = str(value)
-    return text[:12] + "…" if len(text) > 16 else text  # hashes: a prefix shows they differ
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -399,101 +373,3 @@ def _finite_or_none(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite_or_none(v) for v in value]
     return value
-
-
-# --- printing -------------------------------------------------------------------------------------
-
-def print_comparisons(comparisons: list[TaskComparison], format: str = "table") -> None:
-    """One table per task on stdout (a wide console when stdout is no terminal), or one JSON document."""
-    if format == "json":
-        print(json.dumps([c.to_json() for c in comparisons], indent=2))
-        return
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # a log or a pipe: no terminal width to respect, never squeeze numbers
-        console = Console(width=200)
-    for c in comparisons:
-        for line in header_lines(c):
-            console.print(line, highlight=False, markup=False)
-        console.print(_table(c))
-        for line in footer_lines(c):
-            console.print(line, highlight=False, markup=False)
-        console.print()
-
-
-def header_lines(c: TaskComparison) -> list[str]:
-    left_out = ("every sample of each run is in both" if not (c.only_a or c.only_b)
-                else f"left out: {c.only_a} only in A, {c.only_b} only in B")
-    if c.settings:
-        width = max(len(k) for k, *_ in c.settings)
-        settings = ["settings that differ:"] + [f"  {k:{width}}  A {_shown(a)}, B {_shown(b)}" for k, a, b in c.settings]
-    else:
-        settings = ["same settings in both runs: the models are what differs"]
-    return [f"A = {c.model_a} ({_folder(c.run_a)})", f"B = {c.model_b} ({_folder(c.run_b)})",
-            f"{c.task} · {c.dataset} · {c.n_shared} shared samples ({left_out}); "
-            f"A and B score differently on {c.n_differing} of them", *settings]
-
-
-def _folder(metrics_path: str) -> str:
-    path = Path(metrics_path)
-    return str(path.parent) if path.name == "metrics.json" else str(path)
-
-
-def shown_metrics(c: TaskComparison) -> list[MetricComparison]:
-    """The rows worth reading, as bench's tables choose them: two classic models give no invalid answers
-    (their rates are 0 on both sides), and the strict view differs from the refined one only for
-    generated answers."""
-    both_classic = all(s == "classic" for s in c.scoring)
-    generated = any(s == "generate" for s in c.scoring)
-    return [m for m in c.metrics if not (both_classic and m.metric.endswith("_rate"))
-            and (generated or not m.metric.startswith("strict_"))]
-
-
-def _table(c: TaskComparison):
-    from rich.table import Table
-
-    table = Table(title_justify="left")
-    for name, justify in (("metric", "left"), ("A", "right"), ("B", "right"), ("A−B", "right"),
-                          ("95% CI of A−B", "right"), ("p", "right"), ("verdict", "left")):
-        table.add_column(name, justify=justify, no_wrap=True)
-    for m in shown_metrics(c):
-        table.add_row(m.metric + (" ↓" if m.lower_is_better else ""), _number(m.metric, m.a),
-                      _number(m.metric, m.b), _number(m.metric, m.diff, sign=True),
-                      "[" + ", ".join(_number(m.metric, x, sign=True) for x in m.ci) + "]" if math.isfinite(m.diff)
-                      else "—", _p(m.p), m.verdict, style="bold" if m.better else None)
-    return table
-
-
-def footer_lines(c: TaskComparison) -> list[str]:
-    swaps = (f"all 2^{c.n_differing} swaps of the samples they score differently on: exact"
-             if any(m.p_exact for m in c.metrics) else f"{c.n_perm} random swaps")
-    lines = [f"  A−B: A's value minus B's on the shared samples. 95% CI: paired bootstrap, {c.n_boot} resamples "
-             f"of the shared samples (the same draws for A and B), seed {c.seed}.",
-             f"  p: two-sided paired permutation test ({swaps} of A's and B's answers per sample).",
-             "  verdict: 'A better' or 'B better' when the CI excludes 0, else 'no clear difference'; "
-             "each metric is a separate test."]
-    if any(m.lower_is_better for m in shown_metrics(c)):
-        lines.insert(1, "  ↓ lower is better: there a negative A−B favours A.")
-    coverage = next((m for m in c.metrics if m.metric == "coverage"), None)
-    if coverage is not None and coverage.a != coverage.b:
-        lines.append("  rmse and mae are over each run's parsed answers: with unequal coverage they are not over "
-                     "the same samples.")
-    if any((m.better is not None) != (m.p < 0.05) for m in shown_metrics(c) if math.isfinite(m.p)):
-        lines.append("  where the CI and p disagree (a verdict with p >= 0.05, or none with p < 0.05), the difference "
-                     f"is at the edge of what {c.n_shared} samples can tell.")
-    return lines
-
-
-def _number(metric: str, value: float, sign: bool = False) -> str:
-    from llmrec.report import is_percent_scale
-
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:{'+' if sign else ''}.{2 if is_percent_scale(metric) else 4}f}"
-
-
-def _p(p: float) -> str:
-    if not math.isfinite(p):
-        return "—"
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"

@@ -18,6 +18,7 @@ PROTOCOL_KEYS = ("dataset", "fingerprint", "split", "ranking_over", "candidates"
                  "n_samples", "sample_ids_sha256", "metrics_version")
 SETTING_KEYS = ("template", "template_hash", "shots", "scoring", "max_new_tokens", "temperature", "truncation",
                 "limit")
+NOT_RECORDED = "(not recorded)"  # the value shown for a key an older run did not record
 
 
 def sample_ids_sha256(sample_ids: Iterable[str]) -> str:
@@ -28,6 +29,16 @@ def sample_ids_sha256(sample_ids: Iterable[str]) -> str:
 def differences(a: dict, b: dict, keys: Iterable[str] = PROTOCOL_KEYS) -> list[tuple[str, Any, Any]]:
     """(key, a's value, b's value) for every key on which two task entries disagree."""
     return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
+
+
+def differences_or_unknown(a: dict, b: dict, keys: Iterable[str] = PROTOCOL_KEYS) -> list[tuple[str, Any, Any]]:
+    """(key, a's value, b's value) for every key on which two task entries disagree or that either did not
+    record, shown as NOT_RECORDED. A key an older run did not record is unknown, so it agrees with nothing,
+    not even another unknown; `differences` instead takes a missing key for None."""
+    keys = tuple(keys)
+    a = {k: a.get(k, NOT_RECORDED) for k in keys}
+    b = {k: b.get(k, NOT_RECORDED) for k in keys}
+    return [(k, a[k], b[k]) for k in keys if a[k] != b[k] or a[k] == NOT_RECORDED]
 
 
 def protocol_of(entry: dict) -> tuple:

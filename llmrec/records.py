@@ -60,35 +60,58 @@ def read_json(path: Path) -> Any:
 
 
 class SampleLog:
-    """The append-only per-sample log of a run, keyed by (task, sample_id)."""
+    """The append-only per-sample log of a run, keyed by (task, sample_id).
 
-    def __init__(self, path: Path):
+    `SampleLog(path)` opens it for appending: a last line cut short by a kill is left out and removed
+    from the file, so the next append starts a line of its own. `SampleLog.read(path)` loads it
+    read-only: the cut line is left out the same way, but no file is created or changed. A blank line
+    holds no record."""
+
+    KEYS = ("task", "sample_id")
+
+    def __init__(self, path: Path, *, read_only: bool = False, required: tuple[str, ...] = KEYS):
         self.path = path
+        self.read_only = read_only
         self.records: dict[tuple[str, str], dict] = {}
-        self.dropped_partial = 0  # a line cut short by a kill, removed on open
+        self.dropped_partial = 0  # a line cut short by a kill, left out
         if path.exists():
-            self._load()
+            self._load(required)
 
-    def _load(self) -> None:
+    @classmethod
+    def read(cls, path: Path, required: tuple[str, ...] = KEYS) -> "SampleLog":
+        """The recorded samples, without touching the file; every record must hold the `required` keys."""
+        return cls(path, read_only=True, required=required)
+
+    def _load(self, required: tuple[str, ...]) -> None:
         data = self.path.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]  # a kill can leave a last line without its newline
         if len(complete) != len(data):
             self.dropped_partial = 1
-            with open(self.path, "r+b") as f:
-                f.truncate(len(complete))
+            if not self.read_only:
+                with open(self.path, "r+b") as f:
+                    f.truncate(len(complete))
         for n, line in enumerate(complete.decode().splitlines(), start=1):
-            try:
-                record = json.loads(line)
+            if line.strip():
+                self._add(n, line, required)
+
+    def _add(self, n: int, line: str, required: tuple[str, ...]) -> None:
+        try:
+            record = json.loads(line)
+            if isinstance(record, dict) and all(k in record for k in required):
                 self.records[(record["task"], record["sample_id"])] = record
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise LLMRecError(
-                    f"{self.path}:{n}: expected a JSON sample record with task and sample_id; "
-                    "fix or delete the line, or re-run with --fresh") from None
+                return
+        except (json.JSONDecodeError, TypeError):  # TypeError: a task or sample_id that is no key
+            pass
+        keys = ", ".join(required[:-1]) + " and " + required[-1]
+        hint = "" if self.read_only else "; fix or delete the line, or re-run with --fresh"
+        raise LLMRecError(f"{self.path}:{n}: expected a JSON sample record with {keys}{hint}")
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self.records
 
     def append(self, records: Iterable[dict]) -> None:
+        if self.read_only:
+            raise ValueError(f"{self.path}: loaded read-only, not for appending")
         records = list(records)
         lines = "".join(json.dumps(r, default=str) + "\n" for r in records)
         if not lines:

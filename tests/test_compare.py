@@ -16,7 +16,8 @@ from scipy.stats import binomtest
 from llmrec import compare as cmp
 from llmrec.errors import LLMRecError
 from llmrec.metrics import corpus_bleu, resampled_sums
-from llmrec.protocol import sample_ids_sha256
+from llmrec.protocol import NOT_RECORDED, differences_or_unknown, sample_ids_sha256
+from llmrec.records import SampleLog
 from llmrec.types import Prediction
 
 TASK_KIND = {"direct": "ranking", "rating": "rating", "review": "text"}
@@ -164,6 +165,39 @@ def test_a_protocol_key_an_older_run_did_not_record_agrees_with_nothing(tmp_path
     del metrics["tasks"]["direct"]["fingerprint"]
     (b / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(LLMRecError, match=r"fingerprint: A abababababab…, B \(not recorded\)"):
+        cmp.compare_runs(a, b)
+
+
+def test_unknown_keys_differ_even_from_each_other():
+    a, b = {"seed": 1, "split": "test"}, {"seed": 1}
+    assert differences_or_unknown(a, b, ("seed", "split", "fingerprint")) == [
+        ("split", "test", NOT_RECORDED), ("fingerprint", NOT_RECORDED, NOT_RECORDED)]
+
+
+def test_the_read_only_sample_log_creates_and_changes_nothing(tmp_path):
+    missing = tmp_path / "runs" / "samples.jsonl"
+    assert SampleLog.read(missing).records == {} and not missing.parent.exists()
+    log = tmp_path / "samples.jsonl"
+    whole = json.dumps({"task": "direct", "sample_id": "u1", "prediction": None, "reference": 7}) + "\n"
+    log.write_text(whole + whole.replace("u1", "u2")[:30])  # a kill cut the second record short
+    before = sorted(p.name for p in tmp_path.iterdir()), log.read_bytes()
+    read = SampleLog.read(log, required=cmp.RECORD_KEYS)
+    assert list(read.records) == [("direct", "u1")] and read.dropped_partial == 1
+    assert (sorted(p.name for p in tmp_path.iterdir()), log.read_bytes()) == before
+    with pytest.raises(ValueError, match="read-only"):
+        read.append([{"task": "direct", "sample_id": "u3"}])
+    opened = SampleLog(log)  # opening for appending removes the cut line, as a resumed run needs
+    assert list(opened.records) == [("direct", "u1")] and log.read_text() == whole
+
+
+def test_a_record_without_its_prediction_names_the_line(tmp_path):
+    a, b = ranking_runs(tmp_path, a_only=3, b_only=1)
+    log = b / "samples.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    lines[2] = json.dumps({"task": "direct", "sample_id": "u2", "reference": 7}) + "\n"
+    log.write_text("\n" + "".join(lines))  # a blank line holds no record
+    with pytest.raises(LLMRecError, match=rf"{log}:4: expected a JSON sample record with task, sample_id, "
+                                          r"prediction and reference$"):
         cmp.compare_runs(a, b)
 
 

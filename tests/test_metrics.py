@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 
 from llmrec.check import default_tolerance
-from llmrec.metrics import (LOWER_IS_BETTER, METRICS, ROUGE_NAMES, UnicodeTokenizer, bleu_from_stats, bleu_stats,
-                            clamp_rating, corpus_bleu, hit_at_k, mae, ndcg_at_k, p5_rouge, per_sample_scores,
-                            rank_of, reciprocal_rank, resampled_sums, rmse, rouge_f1, score)
+from llmrec.errors import LLMRecError
+from llmrec.metrics import (FAMILIES, KINDS, LOWER_IS_BETTER, METRICS, ROUGE_NAMES, UnicodeTokenizer,
+                            bleu_from_stats, bleu_stats, clamp_rating, corpus_bleu, family, hit_at_k, mae,
+                            ndcg_at_k, p5_rouge, per_sample_scores, rank_of, reciprocal_rank, resampled_sums,
+                            rmse, rouge_f1, score)
 from llmrec.report import is_percent_scale
 from llmrec.types import Prediction
 
@@ -388,8 +390,43 @@ def test_lower_is_better_names():
     assert {m for m in every if m.endswith("_rate")} <= LOWER_IS_BETTER
 
 
+FAMILY_CASES = {
+    "rating": ([Prediction(4.5), Prediction(None, parse_failed=True)], [4.0, 2.0]),
+    "ranking": ([Prediction([3, 7, 1]), Prediction([2], hallucinated=1, well_formed=False)], [7, 5]),
+    "text": ([Prediction("a good fit"), Prediction(None, parse_failed=True)], ["a great fit", "runs small"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILY_CASES))
+def test_each_family_computes_exactly_its_metrics(kind):
+    metrics = family(kind)
+    entry = FAMILIES.entry(kind)
+    assert entry.value is metrics and metrics.name == kind and entry.description == metrics.description
+    assert metrics.metrics == METRICS[kind] and metrics.lower_is_better <= set(metrics.metrics)
+    assert metrics.lower_is_better == LOWER_IS_BETTER & set(metrics.metrics)
+    predictions, references = FAMILY_CASES[kind]
+    stats = metrics.to_stats(predictions, references)
+    assert stats.shape[0] == len(predictions)
+    values = metrics.to_values(stats.sum(axis=0, keepdims=True))
+    assert set(values) == set(metrics.metrics)
+    assert {k: v["value"] for k, v in score(kind, predictions, references, n_boot=0).items()} == pytest.approx(
+        {k: float(v[0]) for k, v in values.items()}, nan_ok=True)
+    for p, r in zip(predictions, references):
+        assert metrics.per_sample(p, r) == per_sample_scores(kind, p, r)
+
+
+def test_families_are_the_task_kinds_and_a_typo_names_the_nearest():
+    assert FAMILIES.names() == list(KINDS) == ["rating", "ranking", "text"]
+    with pytest.raises(LLMRecError, match=r"unknown metric family 'rankng': did you mean ranking\? "
+                                          r"\(expected one of: rating, ranking, text\)"):
+        family("rankng")
+    with pytest.raises(LLMRecError, match="unknown metric family 'bleu'") as error:
+        family("bleu")
+    assert "did you mean" not in str(error.value) and "\n" not in str(error.value)
+
+
 def test_bad_input():
-    with pytest.raises(ValueError, match="unknown metric kind"):
+    with pytest.raises(LLMRecError, match="unknown metric family 'ratings': did you mean rating"):
         score("ratings", [], [])
     with pytest.raises(ValueError, match="references"):
         score("rating", [Prediction(3.0)], [])

@@ -11,7 +11,7 @@ import pytest
 
 from fixtures_data import atomic_items, review_rows, write_amazon_2014, write_atomic, write_p5
 from llmrec.data import load_dataset, prepare_dataset
-from llmrec.data.prepare import sample_negatives
+from llmrec.data.splits import sample_negatives
 from llmrec.errors import LLMRecError
 
 

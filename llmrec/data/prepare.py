@@ -8,224 +8,27 @@ byte-identical files. Rules (also in data/README.md):
 - ratings/reviews: random 80/10/10, then valid/test rows whose user or item has no train row move to train;
   a split shipped by the source (P5) is kept as is;
 - negatives: per user, distinct items the user never interacted with (nor reviewed), uniform.
+
+The seeded building blocks are in splits.py, the on-disk cache in cache.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from llmrec.data.cache import (FORMAT_VERSION, FRAMES, SourceHashes, default_cache_dir, fingerprint, read_prepared,
+                               safe_name, write_prepared)
 from llmrec.data.model import Dataset, Prepared
+from llmrec.data.splits import (IdMap, in_sorted, leave_one_out, random_split, sample_negatives, shipped_negatives,
+                                unique_sorted)
 from llmrec.errors import LLMRecError
-from llmrec.hashing import sha256_file
 
-FORMAT_VERSION = "llmrec-prepared/1"
-HASH_TABLE = ".source-hashes.json"
-FRAMES = ("items", "interactions", "ratings", "reviews")
 SPLIT_NAMES = {"train": "train", "val": "valid", "valid": "valid", "validation": "valid", "test": "test"}
-# Independent random streams derived from the seed (the id permutation uses the plain seed).
-SPLIT_STREAM, NEGATIVE_STREAM = 1, 2
 INTERACTION_OUT = ["user", "item", "rating", "timestamp", "split"]
 REVIEW_OUT = ["user", "item", "rating", "timestamp", "text", "summary", "explanation", "split"]
-
-
-# ---- cache location, fingerprint ---------------------------------------------------------------
-
-
-def default_cache_dir() -> Path:
-    """$LLMREC_DATA_DIR/prepared if set, else data/prepared under the current directory."""
-    root = os.environ.get("LLMREC_DATA_DIR")
-    return Path(root) / "prepared" if root else Path("data/prepared")
-
-
-def safe_name(name: str) -> str:
-    """A folder-name form of a dataset name: 'amazon:/x/Beauty.json.gz' -> 'amazon-Beauty.json.gz'."""
-    kind, sep, arg = name.partition(":")
-    base = f"{kind}-{Path(arg.rstrip('/')).name or arg}" if sep else name
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")[:64] or "dataset"
-
-
-class SourceHashes:
-    """sha256 of source files, remembered by (path, size, mtime) so warm calls skip re-hashing.
-    The table is written only by `save()`, after a successful preparation."""
-
-    def __init__(self, cache_dir: Path):
-        self.path = cache_dir / HASH_TABLE
-        self.changed = False
-        try:
-            self.table = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.table = {}
-
-    def sha256(self, path: Path) -> str:
-        stat = path.stat()
-        key = str(path.resolve())
-        entry = self.table.get(key)
-        if isinstance(entry, dict) and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
-            return entry["sha256"]
-        sha = sha256_file(path)
-        self.table[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
-        self.changed = True
-        return sha
-
-    def save(self) -> None:
-        if not self.changed:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.table, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
-        self.changed = False
-
-
-def fingerprint(name: str, source_hashes: list[str], settings: dict) -> str:
-    payload = {"format": FORMAT_VERSION, "name": name, "sources": source_hashes, "settings": settings}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-# ---- the preparation itself ---------------------------------------------------------------------
-
-
-def unique_sorted(values: np.ndarray) -> np.ndarray:
-    """np.unique by sorting (numpy's hash-based unique is slow on large int64 keys)."""
-    values = np.sort(values)
-    return values[np.concatenate(([True], values[1:] != values[:-1]))] if values.size else values
-
-
-class IdMap:
-    """Source ids (strings) -> 1..n by a seeded permutation of the sorted unique ids."""
-
-    def __init__(self, *columns: pd.Series, rng: np.random.Generator):
-        # factorize first: sorting a few thousand uniques is far cheaper than sorting every row.
-        self.factorized = [pd.factorize(c) for c in columns]
-        uniques = set()
-        for _, u in self.factorized:
-            uniques.update(map(str, u))
-        self.source = pd.Index(sorted(uniques), dtype=object)
-        self.new = rng.permutation(len(self.source)).astype(np.int64) + 1
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def column(self, k: int) -> np.ndarray:
-        """New ids of the k-th column given to the constructor."""
-        codes, uniques = self.factorized[k]
-        return self.new[self.source.get_indexer(uniques.astype(str))][codes]
-
-    def lookup(self, source_ids) -> np.ndarray:
-        """New ids, -1 where unknown."""
-        at = self.source.get_indexer(pd.Index(source_ids, dtype=object))
-        return np.where(at >= 0, self.new[at], -1)
-
-    def source_of(self, new_id: int) -> str:
-        return str(self.source[int(np.nonzero(self.new == new_id)[0][0])])
-
-
-def leave_one_out(frame: pd.DataFrame) -> tuple[pd.Series, int]:
-    """Split labels for a frame sorted by (user, time), and the number of users too short (< 3)."""
-    by_user = frame.groupby("user", sort=False)
-    from_end = by_user.cumcount(ascending=False).to_numpy()
-    size = by_user["user"].transform("size").to_numpy()
-    code = np.where(from_end == 0, 2, np.where(from_end == 1, 1, 0))
-    code[size < 3] = 0
-    return split_labels(code), int(frame.loc[size < 3, "user"].nunique())
-
-
-def random_split(frame: pd.DataFrame, seed: int) -> tuple[pd.Series, int]:
-    """80/10/10 at random, then valid/test rows with an unseen-in-train user or item move to train.
-    One pass suffices: moving rows only adds users and items to train. Users with a single row
-    are exempt from the user rule (they can never be in train and test at once; clothing reviews
-    have only such users and would otherwise lose every valid/test row)."""
-    n = len(frame)
-    order = np.random.default_rng([seed, SPLIT_STREAM]).permutation(n)
-    n_train, n_valid = round(0.8 * n), round(0.1 * n)
-    code = np.full(n, 2, dtype=np.int8)  # 0 train, 1 valid, 2 test
-    code[order[:n_train]] = 0
-    code[order[n_train : n_train + n_valid]] = 1
-    train = code == 0
-    user, item = frame["user"].to_numpy(), frame["item"].to_numpy()
-    single = np.bincount(user)[user] == 1
-    in_train_users = np.bincount(user[train], minlength=user.max() + 1)[user] > 0
-    in_train_items = np.bincount(item[train], minlength=item.max() + 1)[item] > 0
-    cold = ~train & ((~single & ~in_train_users) | ~in_train_items)
-    code[cold] = 0
-    return split_labels(code), int(cold.sum())
-
-
-def split_labels(code: np.ndarray) -> pd.Series:
-    return pd.Series(np.array(["train", "valid", "test"], dtype=object)[code], dtype=str)
-
-
-def _in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    if sorted_keys.size == 0:
-        return np.zeros(keys.shape, dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
-    return sorted_keys[at] == keys
-
-
-def sample_negatives(seen: np.ndarray, n_users: int, n_items: int, count: int, seed: int) -> np.ndarray:
-    """Row u: `count` distinct items in 1..n_items that are not in user u's seen keys
-    (key = user * (n_items + 1) + item). Vectorised rejection sampling: each round draws, for every
-    unfinished user, about enough uniform items to finish, rejects seen/duplicate ones and keeps the
-    first accepted in draw order, which is a uniform sample without replacement."""
-    stride = n_items + 1
-    out = np.zeros((n_users + 1, count), dtype=np.int64)
-    if count == 0 or n_users == 0:
-        return out
-    seen = unique_sorted(seen)
-    free = n_items - np.bincount(seen // stride, minlength=n_users + 1)
-    rng = np.random.default_rng([seed, NEGATIVE_STREAM])
-    filled = np.zeros(n_users + 1, dtype=np.int64)
-    chosen = np.empty(0, dtype=np.int64)
-    pending = np.arange(1, n_users + 1)
-    while pending.size:
-        need = count - filled[pending]
-        draws = np.ceil(need * n_items / free[pending] * 1.2).astype(np.int64) + 8
-        users = np.repeat(pending, draws)
-        items = rng.integers(1, n_items + 1, size=users.size)
-        keys = users * stride + items
-        accepted = ~_in_sorted(seen, keys) & ~_in_sorted(chosen, keys)
-        first = np.zeros(keys.size, dtype=bool)
-        first[np.unique(keys, return_index=True)[1]] = True
-        accepted &= first
-        # Rank of each accepted draw within its user's block of draws.
-        running = np.cumsum(accepted)
-        block_start = np.cumsum(draws) - draws
-        before = np.where(block_start > 0, running[np.maximum(block_start - 1, 0)], 0)
-        rank = running - np.repeat(before, draws) - 1
-        take = accepted & (rank < np.repeat(need, draws))
-        rows = users[take]
-        out[rows, filled[rows] + rank[take]] = items[take]
-        filled += np.bincount(rows, minlength=n_users + 1)
-        chosen = np.sort(np.concatenate([chosen, keys[take]]))
-        pending = pending[filled[pending] < count]
-    return out
-
-
-def _shipped_negatives(dataset: Dataset, users: IdMap, items: IdMap, count: int) -> np.ndarray:
-    """The source's own negatives (P5), first `count` per user, in new ids."""
-    shipped = dataset.negatives or {}
-    width = min(len(v) for v in shipped.values())
-    if count > width:
-        raise LLMRecError(f"{dataset.name}: the source ships {width} negatives per user; asked for {count}")
-    missing = [u for u in users.source if u not in shipped]
-    if missing:
-        raise LLMRecError(f"{dataset.name}: the shipped negatives have no row for user {missing[0]!r}")
-    flat = [i for u in users.source for i in shipped[u][:count]]
-    new_items = items.lookup(flat)
-    if (new_items < 0).any():
-        raise LLMRecError(f"{dataset.name}: shipped negative item {flat[int(np.argmax(new_items < 0))]!r} is not in the dataset")
-    out = np.zeros((len(users) + 1, count), dtype=np.int64)
-    out[users.new] = new_items.reshape(len(users), count)
-    return out
 
 
 def _empty_reviews() -> pd.DataFrame:
@@ -339,7 +142,7 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
     n_users, n_items = len(users), len(items)
     seen = _seen_keys([frame, rev], n_items)
     if dataset.negatives:
-        neg = _shipped_negatives(dataset, users, items, negatives)
+        neg = shipped_negatives(dataset, users, items, negatives)
         negatives_source = "source"
     else:
         free = n_items - np.bincount(seen // (n_items + 1), minlength=n_users + 1)[1:]
@@ -370,7 +173,7 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
         "negatives_per_user": int(neg.shape[1]),
         "negatives_from": negatives_source,
         # Shipped negatives are used as given; say if any of them was in fact interacted with.
-        "negatives_seen_by_user": int(_in_sorted(seen, neg_keys[neg.ravel() > 0]).sum()),
+        "negatives_seen_by_user": int(in_sorted(seen, neg_keys[neg.ravel() > 0]).sum()),
         "catalog_items_without_interactions": int((~catalog.index.isin(items.source)).sum()),
         "items_without_title": int((items_out["title"] == "").sum()),
     }
@@ -384,68 +187,6 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
         reviews=rev[REVIEW_OUT],
         negatives=neg,
         stats=stats,
-    )
-
-
-# ---- cache on disk ------------------------------------------------------------------------------
-
-
-def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """One string dtype for text columns so cold and warm results and files agree."""
-    frame = frame.copy()
-    for column in frame.columns:
-        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
-            frame[column] = frame[column].astype(str)
-    return frame
-
-
-def write_prepared(prepared: Prepared, folder: Path, manifest: dict) -> None:
-    """Write into a temporary sibling folder, then rename: readers never see a half-written cache."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    try:
-        _text_columns(prepared.items).to_parquet(tmp / "items.parquet", index=True)
-        for frame_name in FRAMES[1:]:
-            _text_columns(getattr(prepared, frame_name)).to_parquet(tmp / f"{frame_name}.parquet", index=False)
-        np.save(tmp / "negatives.npy", prepared.negatives, allow_pickle=False)
-        written = sorted(p.name for p in tmp.iterdir())
-        manifest = {**manifest, "files": {n: sha256_file(tmp / n) for n in written}}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if folder.exists():  # refresh, or a damaged earlier copy
-            stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
-            os.replace(folder, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:
-            if not (folder / "manifest.json").is_file():  # not a concurrent writer's finished copy
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def read_prepared(folder: Path, expected_fingerprint: str, verify: bool = True) -> Prepared | None:
-    """The cached preparation, or None when absent, from another fingerprint, or damaged."""
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        if manifest.get("format") != FORMAT_VERSION or manifest.get("fingerprint") != expected_fingerprint:
-            return None
-        files = manifest["files"]
-        if verify and any(sha256_file(folder / n) != sha for n, sha in files.items()):
-            return None
-        frames = {n: pd.read_parquet(folder / f"{n}.parquet") for n in FRAMES}
-        negatives = np.load(folder / "negatives.npy", allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return Prepared(
-        name=manifest["name"],
-        fingerprint=manifest["fingerprint"],
-        seed=manifest["settings"]["seed"],
-        negatives=negatives,
-        stats=manifest["stats"],
-        **frames,
     )
 
 
