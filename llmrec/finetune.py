@@ -206,7 +206,7 @@ def encode_example(tokenizer, prompt: str, response: str, cutoff_len: int, chat:
     so only the response is learned. Longer than `cutoff_len`: cut from the right; if no response
     token is left, the example is dropped.
     """
-    from llmrec.backends.hf import continuation_ids, encode_prompt
+    from llmrec.backends.local import continuation_ids, encode_prompt
 
     if tokenizer.eos_token_id is None:
         raise LLMRecError("the tokenizer has no eos token: the model could not learn where an answer ends")
