@@ -133,7 +133,7 @@ def params(backend) -> int:
 def fig_generation(ctx: Context) -> list[Figure]:
     import torch
 
-    from llmrec.backends.hf import encode_prompt
+    from llmrec.backends.local import encode_prompt
     from llmrec.types import GenerateRequest
 
     backend = ctx.backend()
@@ -208,7 +208,7 @@ def plain_scores(backend, request, limit: int | None = None) -> list[float]:
     needed, so the baseline does not pay for logits it does not use)."""
     import torch
 
-    from llmrec.backends.hf import continuation_ids, encode_prompt
+    from llmrec.backends.local import continuation_ids, encode_prompt
 
     prompt = encode_prompt(backend.tokenizer, request.prompt, request.chat)[0]
     out = []
@@ -251,7 +251,7 @@ def fig_scoring(ctx: Context) -> list[Figure]:
 def fig_efficiency(ctx: Context) -> list[Figure]:
     import torch
 
-    from llmrec.backends.hf import continuation_ids
+    from llmrec.backends.local import continuation_ids
 
     backend = ctx.backend()
     requests = scoring_requests(ctx, 2 if ctx.quick else 8)
@@ -443,7 +443,7 @@ _BAR = re.compile(r"^(\w+)\s.*?(\d+)/(\d+)\s+(\d+):(\d\d):(\d\d)")
 
 def task_tokens(run_folder: Path, backend_tokenizer) -> dict[str, dict[str, int]]:
     """Prompt and generated tokens per task, counted on the recorded prompts and raw answers."""
-    from llmrec.backends.hf import encode_prompt
+    from llmrec.backends.local import encode_prompt
 
     counts: dict[str, dict[str, int]] = {}
     with open(run_folder / "samples.jsonl", encoding="utf-8") as handle:

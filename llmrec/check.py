@@ -8,12 +8,11 @@ fail a build. Comparisons of different data, prompts or protocols are refused (e
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from llmrec.errors import LLMRecError
+from llmrec.files import write_bytes
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS
 from llmrec.report import (
     METRICS_FILE,
@@ -164,20 +163,8 @@ def resolve_current(baseline: dict | None, current: Path | None) -> Path:
 
 
 def write_baseline(source: Path, baseline: Path) -> None:
-    """Copy a run's metrics.json to the baseline path; temp file + rename, so CI never sees half a file."""
-    data = source.read_bytes()
-    baseline.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=baseline.parent, prefix=f".{baseline.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; a baseline is meant to be shared
-        os.replace(tmp, baseline)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Copy a run's metrics.json to the baseline path atomically, so CI never sees half a file."""
+    write_bytes(baseline, source.read_bytes())
 
 
 def check(baseline: Path, current: Path | None, tolerances: dict[str, float] | None = None,

@@ -12,11 +12,11 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from llmrec.errors import LLMRecError
+from llmrec.files import read_json, write_json, write_text  # noqa: F401 - the run records' writers
 
 FORMAT = 1
 
@@ -28,35 +28,6 @@ def settings_hash(settings: dict[str, Any]) -> str:
 def run_id(model: str, settings: dict[str, Any]) -> str:
     slug = "".join(c if c.isalnum() or c in "-._" else "-" for c in model.strip("/").split("/")[-1])
     return f"{slug}__{settings_hash(settings)[:10]}"
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Atomic: a reader never sees half a file."""
-    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Atomic, like write_json."""
-    write_bytes(path, text.encode())
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Atomic, like write_json."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; results are meant to be shared
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LLMRecError(f"{path}: no such file") from None
-    except json.JSONDecodeError as e:
-        raise LLMRecError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
 
 
 class SampleLog:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from llmrec.errors import LLMRecError, where
+from llmrec.errors import LLMRecError
+from llmrec.files import read_json
 from llmrec.report_facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
 from llmrec import report_html, report_paired
 from llmrec.report_groups import Block, Cell, Group, Report, block_caption
@@ -69,7 +70,7 @@ def load_run(path: Path) -> dict:
     """One run from a run folder or a metrics.json-format file, validated and normalised."""
     path = Path(path)
     file = path / METRICS_FILE if path.is_dir() else path
-    run = read_json(file)
+    run = read_json(file, expected=f"{METRICS_FILE} of a run")
     _validate_run(run, file)
     run["path"] = str(file)
     adapter = run.get("adapter")
@@ -78,19 +79,6 @@ def load_run(path: Path) -> dict:
     else:
         run["label_extra"] = _adapter_from_manifest(file.parent / MANIFEST_FILE)
     return run
-
-
-def read_json(file: Path) -> Any:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LLMRecError(f"{file}: file not found (expected {METRICS_FILE} of a run)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise LLMRecError(f"{file}: cannot read ({e})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise LLMRecError(f"{where(file, e.lineno)}: invalid JSON ({e.msg})") from None
 
 
 def _validate_run(run: Any, file: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrec import __version__
+from llmrec.console import log, progress
 from llmrec.errors import LLMRecError
 from llmrec.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer, adapter_template,
                                make_predictor, predictor_class, template_shots)
@@ -22,8 +23,6 @@ from llmrec.records import (FORMAT, SampleLog, git_commit, hardware, library_ver
                             write_json, write_text)
 from llmrec.tasks import SampleOptions, Task
 from llmrec.types import Prediction, Sample
-
-LOG_EVERY_S = 10.0  # progress lines when stderr is a file
 
 __all__ = ["Bench", "BenchConfig", "EXECUTION_OPTIONS", "LLM_OPTIONS", "RECOMMENDER_OPTIONS", "adapter_template",
            "predictor_class", "template_shots"]
@@ -65,10 +64,6 @@ class BenchConfig:
     def settings(self) -> dict[str, Any]:
         """The options that shape results (each kind of model takes only its own)."""
         return make_predictor(self).settings()
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -202,34 +197,3 @@ def record(task: Task, sample: Sample, answer: Answer) -> dict:
 def chunks(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i:i + size]
-
-
-class progress:
-    """A progress bar on stderr (results go to stdout)."""
-
-    def __init__(self, label: str, total: int):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-                            transient=False)
-        self.task = self.bar.add_task(label, total=total)
-        self.logged = float("-inf")
-
-    def __enter__(self):
-        self.bar.start()
-        return self.advance
-
-    def advance(self, n: int) -> None:
-        self.bar.advance(self.task, n)
-        # A log file gets a plain line now and then (rich draws the bar there only at the end); at most
-        # every LOG_EVERY_S, so fast classic models do not write a line per batch.
-        now = time.monotonic()
-        if not self.bar.console.is_terminal and now - self.logged >= LOG_EVERY_S:
-            self.logged = now
-            task = self.bar.tasks[0]
-            self.bar.console.print(f"{task.description}: {task.completed:.0f}/{task.total:.0f}", highlight=False)
-
-    def __exit__(self, *exc):
-        self.bar.stop()

@@ -13,14 +13,8 @@ import torch
 
 from llmrec.backends import choose_backend, list_models, load_backend
 from llmrec.backends import models as model_registry
-from llmrec.backends.hf import (
-    HFBackend,
-    continuation_ids,
-    encode_prompt,
-    parse_batch_size,
-    plan_batches,
-    truncate_at_stop,
-)
+from llmrec.backends.hf import HFBackend, parse_batch_size, plan_batches
+from llmrec.backends.local import continuation_ids, encode_prompt, truncate_at_stop
 from llmrec.backends.models import check_adapter_base, resolve_model, smollm2_folder, weights_sha256
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, ScoreRequest
@@ -362,6 +356,44 @@ def test_info_of_a_local_folder(tiny_dir):
     assert backend.context_length == 1024
     backend.generate([GenerateRequest("Hi", max_new_tokens=2, chat=True)])
     assert backend.info()["chat_template_applied"] == "mixed"
+
+
+@pytest.mark.parametrize("dtype, expected", [("float32", torch.float32), ("bfloat16", torch.bfloat16)])
+def test_device_and_dtype_reach_the_loaded_model(tiny_dir, dtype, expected):
+    backend = load_backend(str(tiny_dir), backend="hf", device="cpu", dtype=dtype)
+    assert isinstance(backend, HFBackend)
+    assert backend.device == torch.device("cpu") and backend.dtype == expected
+    assert backend.model.dtype == expected and backend.model.device.type == "cpu"
+    info = backend.info()
+    assert (info["device"], info["dtype"]) == ("cpu", str(expected).removeprefix("torch."))
+    [[text]] = backend.generate([GenerateRequest("Hi", max_new_tokens=2, chat=False)])
+    assert isinstance(text, str)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"device": "gpu"}, r"^--device gpu: expected auto, cpu, cuda or cuda:N$"),
+    ({"device": "cpu", "dtype": "int8"}, r"^--dtype int8: expected auto, float32, bfloat16 or float16$"),
+    ({"device": "cpu", "batch_size": "many"}, r"^--batch-size many: expected a positive integer or 'auto'$"),
+])
+def test_bad_device_or_dtype_is_one_line(tiny_dir, options, message):
+    with pytest.raises(LLMRecError, match=message):
+        load_backend(str(tiny_dir), backend="hf", **options)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_one_line(tiny_dir):
+    with pytest.raises(LLMRecError, match=r"^--device cuda:0: CUDA is not available on this machine$"):
+        load_backend(str(tiny_dir), backend="hf", device="cuda:0")
+
+
+def test_load_failure_is_one_line_naming_the_folder(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(LLMRecError) as caught:
+        load_backend(str(broken), backend="hf", device="cpu")
+    message = str(caught.value)
+    assert message.startswith(f"--model {broken}: transformers cannot load '{broken}': ") and "\n" not in message
 
 
 # ---- adapters ----

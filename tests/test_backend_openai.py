@@ -11,7 +11,9 @@ import time
 import pytest
 from llama_server import FaultProxy, fault_proxy, llama_server  # noqa: F401 - pytest fixtures
 
-from llmrec.backends.openai_api import OpenAIBackend, _echo_score, _Misaligned, _public_url, _retry_after
+from llmrec.backends.openai_api import OpenAIBackend
+from llmrec.backends.openai_echo import Misaligned, echo_score
+from llmrec.backends.openai_http import public_url, retry_after_seconds
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, Score, ScoreRequest
 
@@ -196,7 +198,29 @@ def test_api_key_never_appears_in_messages_logs_or_info(fault_proxy, monkeypatch
 def test_info_hides_credentials_in_the_base_url():
     b = backend("http://user:hunter2@127.0.0.1:8000/v1/?api-key=zzz")
     assert b.info()["base_url"] == "http://127.0.0.1:8000/v1"
-    assert _public_url("https://[::1]:9/v1") == "https://[::1]:9/v1"
+    assert public_url("https://[::1]:9/v1") == "https://[::1]:9/v1"
+
+
+def test_load_backend_passes_timeout_and_retries_to_the_api_backend():
+    from llmrec.backends import load_backend
+
+    chosen = load_backend("smollm2", base_url="http://127.0.0.1:9/v1", timeout=2.5, max_retries=1, concurrency=3,
+                          endpoint="completions")
+    assert isinstance(chosen, OpenAIBackend)
+    assert (chosen.timeout, chosen.max_retries, chosen.concurrency, chosen.endpoint) == (2.5, 1, 3, "completions")
+    defaults = load_backend("smollm2", base_url="http://127.0.0.1:9/v1")
+    assert (defaults.timeout, defaults.max_retries) == (60.0, 6)
+    with pytest.raises(LLMRecError, match=r"^--max-retries: expected 0 or more, got -1$"):
+        load_backend("smollm2", base_url="http://127.0.0.1:9/v1", max_retries=-1)
+
+
+def test_timeout_from_load_backend_bounds_a_stalled_request(fault_proxy):
+    from llmrec.backends import load_backend
+
+    fault_proxy.inject("stall")
+    chosen = load_backend("smollm2", base_url=fault_proxy.base_url, timeout=0.5, max_retries=0)
+    with pytest.raises(LLMRecError, match=r"gave up after 0 retries: no answer from .* within 0\.5 s"):
+        chosen.generate([GenerateRequest(CAPITAL, max_new_tokens=4)])
 
 
 def test_key_and_base_url_from_the_environment(monkeypatch):
@@ -241,20 +265,20 @@ def test_loglikelihood_refuses_shifted_echo_logprobs(fault_proxy):
 def test_echo_score_finds_the_continuation_by_text_offsets():
     # "The cat sat" + one generated "." : tokens "The"@0, " cat"@3, " s"@7, "at"@9, "."@11.
     tokens, offsets, values = ["The", " cat", " s", "at", "."], [0, 3, 7, 9, 11], [None, -1.0, -2.0, -0.5, -9.0]
-    assert _echo_score("The cat sat.", tokens, offsets, values, "The cat", " sat") == Score(-2.5, 2)
+    assert echo_score("The cat sat.", tokens, offsets, values, "The cat", " sat") == Score(-2.5, 2)
     # Prompt "The c": the token straddling the boundary carries continuation text, so it counts.
-    assert _echo_score("The cat sat.", tokens, offsets, values, "The c", "at sat").tokens == 3
+    assert echo_score("The cat sat.", tokens, offsets, values, "The c", "at sat").tokens == 3
     # Offsets that leave out a leading special token are re-anchored.
-    assert _echo_score("<s>The cat sat.", tokens, offsets, values, "<s>The cat", " sat").logprob == -2.5
-    with pytest.raises(_Misaligned, match="generated token is missing"):
-        _echo_score("The cat sat.", tokens[:-1], offsets[:-1], values[:-1], "The cat", " sat")
+    assert echo_score("<s>The cat sat.", tokens, offsets, values, "<s>The cat", " sat").logprob == -2.5
+    with pytest.raises(Misaligned, match="generated token is missing"):
+        echo_score("The cat sat.", tokens[:-1], offsets[:-1], values[:-1], "The cat", " sat")
     with pytest.raises(LLMRecError, match="prompt is empty"):
-        _echo_score("The cat sat.", tokens, offsets, values, "", "The cat sat")
+        echo_score("The cat sat.", tokens, offsets, values, "", "The cat sat")
 
 
 def test_retry_after_parsing():
-    assert _retry_after({"retry-after": "2"}) == 2.0
-    assert _retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after_seconds({"retry-after": "2"}) == 2.0
+    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
     later = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 28 <= _retry_after({"retry-after": later}) <= 31
-    assert _retry_after({"retry-after": "soon"}) is None and _retry_after({}) is None
+    assert 28 <= retry_after_seconds({"retry-after": later}) <= 31
+    assert retry_after_seconds({"retry-after": "soon"}) is None and retry_after_seconds({}) is None

@@ -15,7 +15,7 @@ import pytest
 
 from llmrec.errors import LLMRecError
 from llmrec.finetune import (IGNORE_INDEX, MANIFEST, FinetuneConfig, build_examples, check_options,
-                             check_train_only, encode_example, encode_examples, finetune, load_sft_template,
+                             encode_example, encode_examples, finetune, load_sft_template,
                              training_samples, SFTExample)
 from llmrec.tasks import TASKS, SampleOptions, parse_task_list
 
@@ -77,7 +77,7 @@ def test_training_samples_are_training_rows(movielens, task):
         assert (s.user, s.item) not in held_out
         if task != "rating":
             assert not {(s.user, i) for i in s.variables["seen"]} & held_out
-    check_train_only(t, movielens, samples)  # the guard agrees
+    t.check_train_only(movielens, samples)  # the guard agrees
 
 
 @pytest.mark.parametrize("task", ["rating", "sequential"])
@@ -85,7 +85,7 @@ def test_guard_refuses_samples_from_held_out_splits(movielens, task):
     test_samples = TASKS[task].build(movielens, SampleOptions(split="test", limit=3))
     assert test_samples
     with pytest.raises(LLMRecError, match="not a training row"):
-        check_train_only(TASKS[task], movielens, test_samples)
+        TASKS[task].check_train_only(movielens, test_samples)
 
 
 def test_validation_is_a_disjoint_seeded_slice(movielens):

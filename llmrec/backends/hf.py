@@ -27,7 +27,9 @@ import inspect
 import warnings
 from typing import Any, Sequence
 
-from llmrec.backends.models import ResolvedModel, adapter_sha256, model_weight_hash
+from llmrec.backends.local import (LocalBackend, continuation_ids, first_line, load_model, pick_device, pick_dtype,
+                                   truncate_at_stop)
+from llmrec.backends.models import ResolvedModel
 from llmrec.errors import LLMRecError
 from llmrec.heap import large_buffers_reused
 from llmrec.types import GenerateRequest, Score, ScoreRequest
@@ -42,71 +44,6 @@ GPU_MEMORY_FRACTION = 0.25  # of the free CUDA memory after loading
 # (masked), so very long packs waste attention work; on CPU 512 measured faster than 256 or 1024.
 CPU_PACK_TOKENS = 512
 GPU_PACK_TOKENS = 8192
-
-
-# ---- light helpers, shared with the vLLM backend (no torch needed) ----
-
-def has_chat_template(tokenizer: Any) -> bool:
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def encode_prompt(tokenizer: Any, prompt: str, chat: bool) -> tuple[list[int], bool]:
-    """Token ids of a prompt and whether the chat template was applied.
-
-    The template text already holds its special tokens, so it is tokenised without adding more;
-    a plain prompt gets the tokenizer's usual specials (BOS for llama-style tokenizers).
-    """
-    if chat and has_chat_template(tokenizer):
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-        )
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"]), True
-    return list(tokenizer(prompt, add_special_tokens=True)["input_ids"]), False
-
-
-def continuation_ids(tokenizer: Any, continuation: str) -> list[int]:
-    """A continuation is tokenised on its own, exactly as written (leading space included), no specials."""
-    return list(tokenizer(continuation, add_special_tokens=False)["input_ids"]) if continuation else []
-
-
-class LocalBackend:
-    """What the backends holding the model in this process (hf, vllm) share: prompt encoding, and
-    the run record's description of the model (weights, adapter, chat template)."""
-
-    name: str
-    resolved: ResolvedModel
-    tokenizer: Any
-    _templated: set[bool]  # whether each encoded prompt got the chat template
-    _weight_hash: tuple[str | None, str | None] | None = None
-
-    def _encode(self, prompt: str, chat: bool) -> list[int]:
-        ids, applied = encode_prompt(self.tokenizer, prompt, chat)
-        self._templated.add(applied)
-        return ids
-
-    def prompt_tokens(self, prompt: str, chat: bool = True) -> int | None:
-        return len(encode_prompt(self.tokenizer, prompt, chat)[0])
-
-    def _model_record(self, model: Any = None) -> dict[str, Any]:
-        resolved = self.resolved
-        if self._weight_hash is None:  # hashing a weights folder takes a while: once per backend
-            self._weight_hash = model_weight_hash(resolved, model)
-        applied = next(iter(self._templated)) if len(self._templated) == 1 else ("mixed" if self._templated else None)
-        return {
-            "backend": self.name,
-            "model": resolved.name,
-            "weight_hash": self._weight_hash[0],
-            "weight_hash_kind": self._weight_hash[1],
-            "adapter": str(resolved.adapter) if resolved.adapter else None,
-            "adapter_sha256": adapter_sha256(resolved.adapter) if resolved.adapter else None,
-            "chat_template_available": has_chat_template(self.tokenizer),
-            "chat_template_applied": applied,
-        }
-
-
-def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return text if cut < 0 else text[:cut]
 
 
 def parse_batch_size(batch_size: int | str) -> int | None:
@@ -162,41 +99,6 @@ def plan_packs(lengths: Sequence[int], token_budget: int, max_items: int | None 
     return packs
 
 
-# ---- device / dtype ----
-
-def pick_device(device: str):
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except RuntimeError as exc:
-        raise LLMRecError(f"--device {device}: expected auto, cpu, cuda or cuda:N") from exc
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise LLMRecError(f"--device {device}: CUDA is not available on this machine")
-    return chosen
-
-
-def pick_dtype(dtype: str, device):
-    import torch
-
-    if dtype == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
-    if dtype not in names:
-        raise LLMRecError(f"--dtype {dtype}: expected auto, float32, bfloat16 or float16")
-    return names[dtype]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def _make_row_stopper(tokenizer: Any, prompt_width: int, max_new: list[int], stops: list[tuple[str, ...]]):
     """A StoppingCriteria that ends each row at its own token limit or at its own stop strings."""
     import torch
@@ -245,22 +147,10 @@ class HFBackend(LocalBackend):
     # ---- loading ----
 
     def _load(self):
-        import transformers
-        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+        from transformers import GenerationConfig
 
-        load_id = self.resolved.load_id
-        # transformers renamed torch_dtype to dtype in 4.56.
-        major_minor = tuple(int(p) for p in transformers.__version__.split(".")[:2])
-        kwargs: dict[str, Any] = {"dtype" if major_minor >= (4, 56) else "torch_dtype": self.dtype}
-        if self.device.type == "cuda":
-            kwargs["device_map"] = {"": str(self.device)}
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(load_id)
-            model = AutoModelForCausalLM.from_pretrained(load_id, **kwargs)
-        except Exception as exc:  # hub/network/format failures of any kind end the run with one line
-            where = "the Hugging Face hub" if self.resolved.kind in ("hub", "alias") else load_id
-            raise LLMRecError(f"--model {self.resolved.name}: cannot load '{load_id}' from {where}: "
-                              f"{_first_line(exc)}") from exc
+        options: dict[str, Any] = {"device_map": {"": str(self.device)}} if self.device.type == "cuda" else {}
+        tokenizer, model = load_model(self.resolved, self.dtype, **options)
         if self.resolved.adapter is not None:
             try:
                 from peft import PeftModel
@@ -271,7 +161,7 @@ class HFBackend(LocalBackend):
                 model = model.merge_and_unload()  # plain weights: generation runs at base-model speed
             except Exception as exc:
                 raise LLMRecError(f"--adapter {self.resolved.adapter}: cannot load the adapter: "
-                                  f"{_first_line(exc)}") from exc
+                                  f"{first_line(exc)}") from exc
         model.to(self.device)
         model.eval()
 

@@ -13,13 +13,13 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from llmrec.console import log
 from llmrec.errors import LLMRecError
 from llmrec.hashing import sha256_file
 
@@ -107,8 +107,7 @@ def _convert_gguf(gguf: Path, gguf_sha: str, target: Path) -> None:
         raise LLMRecError(f"converting {gguf.name} needs transformers: {exc}") from exc
     if importlib.util.find_spec("gguf") is None:
         raise LLMRecError(f"{gguf}: reading GGUF weights needs the gguf package; run: pip install gguf")
-    print(f"llmrec: converting {gguf.name} to safetensors in {target} (first use only, a few seconds)",
-          file=sys.stderr, flush=True)
+    log(f"llmrec: converting {gguf.name} to safetensors in {target} (first use only, a few seconds)")
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".smollm2-partial-", dir=target.parent))
     work.chmod(0o755)  # mkdtemp makes it private; the cache folder is an ordinary one
@@ -133,7 +132,7 @@ def _convert_gguf(gguf: Path, gguf_sha: str, target: Path) -> None:
         raise LLMRecError(f"{target}: could not write the converted SmolLM2 model: {exc}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"llmrec: SmolLM2 ready in {target}", file=sys.stderr, flush=True)
+    log(f"llmrec: SmolLM2 ready in {target}")
 
 
 @dataclass(frozen=True)

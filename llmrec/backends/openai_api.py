@@ -5,21 +5,21 @@ synchronous Backend interface. The SDK's own retries are off: ours back off with
 honour Retry-After on 429/5xx, retry timeouts and dropped connections, and turn everything a
 user can fix into one-line `LLMRecError`s. The API key is read from the environment only and is
 scrubbed from every message this module produces.
+
+Around the backend: openai_http.py (the POST, Retry-After, printable URLs, sync driving) and
+openai_echo.py (reading likelihood scores out of echoed log-probabilities).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
-import re
-import threading
-import time
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
-from urllib.parse import urlsplit
 
+from llmrec.backends.openai_echo import Misaligned, echo_score
+from llmrec.backends.openai_http import post, public_url, retry_after_seconds, run_sync, server_detail
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, Score, ScoreRequest, TransientError
 
@@ -72,18 +72,18 @@ class OpenAIBackend:
                     "OPENAI_API_KEY is not set: export it, or pass --base-url for a local server"
                 )
             self._api_key = PLACEHOLDER_KEY
-        self._where = _public_url(self.base_url) if self.base_url else "https://api.openai.com/v1"
+        self._where = public_url(self.base_url) if self.base_url else "https://api.openai.com/v1"
 
     # ---- Backend interface -------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[list[str]]:
-        return _run_sync(self._gather(self._generate_one, requests))
+        return run_sync(self._gather(self._generate_one, requests))
 
     def loglikelihood(self, requests: Sequence[ScoreRequest]) -> list[list[Score]]:
         # One HTTP request per (prompt, continuation) pair, regrouped per ScoreRequest afterwards.
         pairs = [(r.prompt, c) for r in requests for c in r.continuations]
         first = requests[0].prompt if requests else ""
-        flat = _run_sync(self._gather(self._score_one, pairs, before=lambda c: self._check_echo(c, first)))
+        flat = run_sync(self._gather(self._score_one, pairs, before=lambda c: self._check_echo(c, first)))
         out, i = [], 0
         for r in requests:
             out.append(flat[i : i + len(r.continuations)])
@@ -163,11 +163,11 @@ class OpenAIBackend:
             params["stop"] = list(req.stop)
         if req.chat and self.endpoint == "chat":
             messages = [{"role": "user", "content": req.prompt}]
-            resp = await _post(client, "/chat/completions", {"messages": messages, **params})
+            resp = await post(client, "/chat/completions", {"messages": messages, **params})
             self._count(resp)
             choices = sorted(resp.choices, key=lambda c: c.index)
             return [c.message.content or "" for c in choices]
-        resp = await _post(client, "/completions", {"prompt": req.prompt, **params})
+        resp = await post(client, "/completions", {"prompt": req.prompt, **params})
         self._count(resp)
         return [c.text or "" for c in sorted(resp.choices, key=lambda c: c.index)]
 
@@ -177,7 +177,7 @@ class OpenAIBackend:
         # echo=True returns the prompt's own tokens with their log-probabilities. max_tokens=1, not 0:
         # llama.cpp reads 0 as "no limit" and vLLM refuses 0; the one generated token is dropped below.
         resp = await self._with_retries(
-            lambda: _post(client, "/completions", {"model": self.model, "prompt": text, "echo": True,
+            lambda: post(client, "/completions", {"model": self.model, "prompt": text, "echo": True,
                                                   "logprobs": 1, "max_tokens": 1, "temperature": 0.0}),
             unsupported=self._no_echo_message,
         )
@@ -188,8 +188,8 @@ class OpenAIBackend:
         if not (tokens and offsets and values) or not len(tokens) == len(offsets) == len(values):
             raise LLMRecError(self._no_echo_message(None))
         try:
-            return _echo_score(choice.text or "", tokens, offsets, values, prompt, continuation)
-        except _Misaligned as err:
+            return echo_score(choice.text or "", tokens, offsets, values, prompt, continuation)
+        except Misaligned as err:
             raise LLMRecError(self._misaligned_message(str(err))) from None
 
     async def _check_echo(self, client: Any, prompt: str) -> None:
@@ -199,7 +199,7 @@ class OpenAIBackend:
         if self._echo_checked:
             return
         resp = await self._with_retries(
-            lambda: _post(client, "/completions", {"model": self.model, "prompt": prompt, "max_tokens": 1,
+            lambda: post(client, "/completions", {"model": self.model, "prompt": prompt, "max_tokens": 1,
                                                   "logprobs": 1, "temperature": 0.0}),
             unsupported=self._no_echo_message,
         )
@@ -282,14 +282,14 @@ class OpenAIBackend:
             return TransientError(f"cannot connect to {self._where}")
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
-            detail = self._scrub(_server_detail(exc))
+            detail = self._scrub(server_detail(exc))
             if unsupported is not None and status == 500 and "logprobs" in detail.lower():
                 # llama.cpp started without logits_all answers 500 "logprobs is not supported"
                 return LLMRecError(unsupported(detail))
             if status in RETRYABLE_STATUS or status >= 500:
                 return TransientError(
                     f"HTTP {status} from {self._where}" + (f" ({detail})" if detail else ""),
-                    retry_after=_retry_after(exc.response.headers),
+                    retry_after=retry_after_seconds(exc.response.headers),
                 )
             if status == 401:
                 return LLMRecError(f"HTTP 401 from {self._where}: unauthorized; check OPENAI_API_KEY")
@@ -311,130 +311,3 @@ class OpenAIBackend:
         if self._api_key and self._api_key != PLACEHOLDER_KEY:
             text = text.replace(self._api_key, "***")
         return text
-
-
-# ---- helpers ---------------------------------------------------------------------------------
-
-
-class _Misaligned(Exception):
-    pass
-
-
-async def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
-    """POST a plain-JSON body, parsed into the SDK's response type. Unlike `client.*.create`, this
-    skips the SDK's per-call parameter transform, which walks typed-dict annotations and cost about
-    1 ms of CPU a request: the bound on throughput at high concurrency (benchmarks/run.py api)."""
-    from openai.types import Completion
-    from openai.types.chat import ChatCompletion
-
-    return await client.post(path, body=body, cast_to=ChatCompletion if path == "/chat/completions" else Completion)
-
-
-def _echo_score(
-    echoed: str,
-    tokens: list[str],
-    offsets: list[int],
-    values: list[float | None],
-    prompt: str,
-    continuation: str,
-) -> Score:
-    """Sum the log-probabilities of the continuation's tokens in an echo response.
-
-    The response covers prompt + continuation + one generated token. Token i spans
-    [offsets[i], offsets[i+1]). Some servers count offsets on text without special tokens
-    (llama.cpp leaves out a leading "<|im_start|>"): the offsets are re-anchored on the end.
-    """
-    text = prompt + continuation
-    if not echoed.startswith(text):
-        raise _Misaligned("the echoed text differs from the prompt")
-    generated = echoed[len(text) :]
-    if generated and tokens[-1] != generated:
-        raise _Misaligned("the generated token is missing from the echoed tokens")
-    covered = offsets[-1] + len(tokens[-1])  # text length as the server's offsets measure it
-    shift = len(echoed) - covered  # characters the offsets leave out, all inside the prompt
-    if shift < 0 or shift > len(prompt):
-        raise _Misaligned("text offsets do not match the echoed text")
-    return _continuation_score(offsets, values, len(prompt) - shift, len(text) - shift)
-
-
-def _continuation_score(offsets: list[int], values: list[float | None], start: int, end: int) -> Score:
-    """Sum the log-probabilities of the tokens covering text[start:end].
-
-    A token straddling `start` counts as continuation (it carries continuation text);
-    tokens at or after `end` were generated, not echoed.
-    """
-    first = max((i for i, off in enumerate(offsets) if off <= start), default=0)
-    picked = [v for off, v in zip(offsets[first:], values[first:]) if off < end]
-    if not picked:
-        raise LLMRecError("likelihood scoring: the continuation is empty")
-    if any(v is None for v in picked):  # only the very first token of a text has no log-prob
-        raise LLMRecError("likelihood scoring: the prompt is empty; the first token has no log-probability")
-    return Score(logprob=float(sum(picked)), tokens=len(picked))
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000)
-    except (TypeError, ValueError):
-        pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _server_detail(exc: Any) -> str:
-    """The server's error message, flattened to one short line."""
-    body = getattr(exc, "body", None)
-    msg = None
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        msg = inner.get("message") if isinstance(inner, dict) else inner
-        msg = msg or body.get("detail")
-    if not msg:
-        msg = getattr(exc, "message", "") or ""
-    msg = re.sub(r"\s+", " ", str(msg)).strip()
-    return msg[:200] + ("..." if len(msg) > 200 else "")
-
-
-def _public_url(url: str) -> str:
-    """scheme://host[:port]/path: no user:password, no query (some gateways put keys there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
-
-
-def _run_sync(coro: Awaitable[T]) -> T:
-    """Run a coroutine from sync code; inside a running loop (notebooks), on a helper thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, name="llmrec-openai")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]

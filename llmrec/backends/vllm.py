@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Mapping, Sequence
 
-from llmrec.backends.hf import LocalBackend, continuation_ids, truncate_at_stop
+from llmrec.backends.local import LocalBackend, continuation_ids, load_failure, truncate_at_stop
 from llmrec.backends.models import ResolvedModel
 from llmrec.errors import LLMRecError
 from llmrec.types import GenerateRequest, Score, ScoreRequest
@@ -113,9 +113,7 @@ class VLLMBackend(LocalBackend):
             self.llm = vllm.LLM(**engine_kwargs(resolved.load_id, tensor_parallel_size=tensor_parallel_size,
                                                 adapter=adapter, seed=seed, dtype=dtype))
         except Exception as exc:  # engine start failures (memory, unsupported model) end the run in one line
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise LLMRecError(f"--model {resolved.name}: vLLM could not load '{resolved.load_id}': "
-                              f"{type(exc).__name__}: {first}") from exc
+            raise load_failure(resolved, exc, loader="vLLM") from exc
         self.tokenizer = self.llm.get_tokenizer()
         args = lora_request_args(adapter)
         if args:

@@ -47,7 +47,7 @@ class Recommender:
 
     # -- a fitted model on disk: its state next to the name and hyperparameters that made it
     def save(self, path: Path) -> None:
-        from llmrec.records import write_bytes
+        from llmrec.files import write_bytes
 
         state = {"format": SAVE_FORMAT, "name": self.name, "hyperparameters": self.hyperparameters(),
                  "state": self.__dict__}

@@ -1,0 +1,90 @@
+"""Writing and reading llmrec's own files: one atomic write, one JSON read with one-line errors.
+
+A write goes to a temp file in the target's folder and is renamed over the target, so a reader (or CI)
+never sees half a file; the temp file is removed on any failure, an interrupt included. The file gets
+the mode a plain `open()` would give it (0o666 less the umask: 0o644 under the usual umask 022), not
+the owner-only mode of `tempfile.mkstemp`: results and baselines are meant to be shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from llmrec.errors import LLMRecError, where
+
+# O_EXCL: never reuse a name another writer holds; O_NOFOLLOW: never write through a planted link.
+_TEMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+_TEMP_ATTEMPTS = 100
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """An exclusive new file next to `path`; the kernel applies the umask to its 0o666 mode."""
+    for _ in range(_TEMP_ATTEMPTS):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: no free temp file name next to it after {_TEMP_ATTEMPTS} attempts")
+
+
+@contextmanager
+def atomic_open(path: Path, *, binary: bool = False, fsync: bool = False) -> Iterator[IO[Any]]:
+    """A file to write `path` through: renamed into place when the block ends, removed if it raises.
+
+    `fsync`: flush the data to disk before the rename, for files that must survive a power cut.
+    Text is written as UTF-8 with "\\n" line ends on every platform.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(path)
+    try:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as handle:
+            yield handle
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str, *, fsync: bool = False) -> None:
+    with atomic_open(path, fsync=fsync) as handle:
+        handle.write(text)
+
+
+def write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    with atomic_open(path, binary=True, fsync=fsync) as handle:
+        handle.write(data)
+
+
+def write_json(path: Path, data: Any, *, fsync: bool = False) -> None:
+    """Indented JSON plus a final newline; values json cannot encode are written as str()."""
+    with atomic_open(path, fsync=fsync) as handle:
+        json.dump(data, handle, indent=2, default=str)  # streamed: a failure midway leaves no temp file
+        handle.write("\n")
+
+
+def read_json(path: Path, expected: str | None = None) -> Any:
+    """The JSON in `path`; a missing, unreadable or malformed file is one LLMRecError line naming it.
+
+    `expected` says what the file should have been (e.g. "metrics.json of a run"), for the missing case.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LLMRecError(f"{path}: file not found" + (f" (expected {expected})" if expected else "")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LLMRecError(f"{path}: cannot read ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LLMRecError(f"{where(path, exc.lineno)}: invalid JSON ({exc.msg})") from None
