@@ -33,6 +33,10 @@ class Options:
     def namespace(self) -> SimpleNamespace:
         return SimpleNamespace(**self.values)
 
+    def flag(self, name: str) -> str:
+        """'--limit', or '--limit (set in FILE)' for a value the file gave, for error messages."""
+        return f"--{cli_name(name)}" + (f" (set in {self.path})" if name in self.from_file else "")
+
 
 def read_config(path: Path) -> dict:
     """The file's mapping; a missing file, bad YAML or anything but a mapping -> LLMRecError."""

@@ -88,7 +88,7 @@ def run_bench(ctx: typer.Context, options) -> None:
     from llmrec.tasks import parse_task_list
 
     o = options.namespace()
-    models = check_options(o)
+    models = check_options(o, options.flag)
     refuse_llm_options(options, models)
     tasks = parse_task_list(o.task)
     runs = []
@@ -119,18 +119,19 @@ def run_bench(ctx: typer.Context, options) -> None:
         print_comparison(runs)
 
 
-def check_options(o) -> list[str]:
-    """Values typer's types cannot check, each refused in one line; returns the models."""
+def check_options(o, flag) -> list[str]:
+    """Values typer's types cannot check, each refused in one line (`flag` names the option and where it was set);
+    returns the models."""
     for option, allowed in CHOICES.items():
         value = getattr(o, option)
         if value not in allowed:
-            raise LLMRecError(f"--{option.replace('_', '-')}: expected one of {', '.join(allowed)}, got '{value}'")
+            raise LLMRecError(f"{flag(option)}: expected one of {', '.join(allowed)}, got '{value}'")
     if not DEVICE.fullmatch(o.device):
-        raise LLMRecError(f"--device: expected auto, cpu, cuda or cuda:N, got '{o.device}'")
+        raise LLMRecError(f"{flag('device')}: expected auto, cpu, cuda or cuda:N, got '{o.device}'")
     if o.batch_size != "auto" and not (o.batch_size.isdigit() and int(o.batch_size) > 0):
-        raise LLMRecError(f"--batch-size: expected a positive number or auto, got '{o.batch_size}'")
+        raise LLMRecError(f"{flag('batch_size')}: expected a positive number or auto, got '{o.batch_size}'")
     if not o.timeout > 0:
-        raise LLMRecError(f"--timeout: expected a positive number of seconds, got {o.timeout}")
+        raise LLMRecError(f"{flag('timeout')}: expected a positive number of seconds, got {o.timeout}")
     models = list(dict.fromkeys(m.strip() for m in (o.model or "").split(",") if m.strip()))
     if not models:
         raise LLMRecError("--model: expected a model name, or a comma-separated list")
