@@ -95,7 +95,8 @@ def test_defaults_reach_bench_config(capsys, monkeypatch, fake_bench):
     code, _, err = run_cli(capsys, monkeypatch, "bench", "--model", "smollm2", "--task", "rating")
     assert code == 0, err
     [config] = fake_bench
-    assert (config.device, config.dtype, config.timeout, config.max_retries, config.kcore) == ("auto", "auto", 60.0, 6, 5)
+    assert (config.device, config.dtype, config.timeout, config.max_retries, config.kcore) == \
+        ("auto", "auto", 60.0, 6, 5)
 
 
 @pytest.mark.parametrize("option, expected", [

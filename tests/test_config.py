@@ -53,8 +53,8 @@ def test_comma_options_may_be_yaml_lists(capsys, monkeypatch, fake_bench, tmp_pa
     ("model: smollm2\nfresh: 1\n", "c.yaml: fresh: expected true or false, got 1"),
     ("model: smollm2\ntemperature: [0, 1]\n", "c.yaml: temperature: expected a single value, got a list"),
     ("model: smollm2\ncandidates: null\n", "c.yaml: candidates: expected a value, got null"),
-    ("model: smollm2\nmax-retries: 1\nmax_retries: 2\n", "c.yaml: option 'max_retries' is "
-                                                                             "given twice (also as 'max-retries')"),
+    ("model: smollm2\nmax-retries: 1\nmax_retries: 2\n",
+     "c.yaml: option 'max_retries' is given twice (also as 'max-retries')"),
     ("model: smollm2\nconfig: other.yaml\n", "c.yaml: unknown option 'config'"),
     ("model: smollm2\n  bad: [\n", "c.yaml: not valid YAML"),
     ("model: smollm2\ndtype: fp8\n", "--dtype (set in c.yaml): expected one of auto, float32, bfloat16, float16"),

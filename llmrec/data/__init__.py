@@ -107,7 +107,8 @@ def _hf_files(arg: str) -> list[Path]:
     if local.is_file():
         return [local]
     if local.is_dir():
-        return sorted(p for p in local.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(local).parts))
+        return sorted(p for p in local.rglob("*")
+                      if p.is_file() and not any(s.startswith(".") for s in p.relative_to(local).parts))
     return []
 
 
@@ -125,7 +126,8 @@ FORMATS.add("amazon", Source(_load_amazon, _amazon_files, "PATH"),
             "raw Amazon reviews 2014/2018/2023 (.json[l][.gz]) or a folder with reviews + meta*; k-core filtered")
 FORMATS.add("p5", Source(_load_p5, _p5_files, "PATH"),
             "P5's preprocessed folder (sequential_data.txt, datamaps.json, review_splits.pkl, ...)")
-FORMATS.add("atomic", Source(_load_atomic, _atomic_files, "PATH"), "a folder with RecBole atomic files (.inter, optional .item)")
+FORMATS.add("atomic", Source(_load_atomic, _atomic_files, "PATH"),
+            "a folder with RecBole atomic files (.inter, optional .item)")
 FORMATS.add("hf", Source(_load_hf, _hf_files, "NAME"),
             "datasets.load_dataset(NAME): a hub id or local folder with user/item/rating/timestamp columns")
 
