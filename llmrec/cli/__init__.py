@@ -1,0 +1,56 @@
+"""The llmrec command line: the Typer app and its commands, one module per command group.
+
+Each command parses options and calls one function; modules import only typer at the top, so
+`llmrec --help` never loads torch, pandas or a model.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from llmrec.cli import bench, data, finetune, listing, results
+from llmrec.errors import LLMRecError
+
+app = typer.Typer(help="Benchmark large language models as recommender systems (LLMRec / P5 tasks).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from llmrec import __version__
+
+        typer.echo(f"llmrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Optional[bool] = typer.Option(None, "--version", callback=_print_version, is_eager=True,
+                                                    help="Print the version and exit.")):
+    """Benchmark large language models as recommender systems (LLMRec / P5 tasks)."""
+
+
+app.command()(bench.bench)
+app.command()(finetune.finetune)
+app.command()(results.report)
+app.command()(results.check)
+app.command()(results.compare)
+app.command()(listing.tasks)
+app.command()(listing.models)
+app.add_typer(data.app, name="data")
+
+
+def main() -> None:
+    try:
+        from llmrec.plugins import load_plugins
+
+        load_plugins()  # before any command: plugins add tasks and recommenders to the registries
+        app()
+    except LLMRecError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: recorded samples are kept; run the same command again to resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,39 @@
+"""What several commands share: the --help panels and the check of a model name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmrec.errors import LLMRecError
+
+# --help groups options under these headings (typer's rich_help_panel).
+DATA = "Data"
+PROMPT = "Prompt"
+MODEL = "Model and backend"
+TRAINING = "Training"
+OUTPUT = "Output"
+
+CONFIG_HELP = ("YAML file of options (names as the flags, dashes or underscores); flags given here win. "
+               "A run folder's config.yaml re-runs that run.")
+
+
+def check_model_name(name: str, *, base_url: str | None = None, backend: str = "auto",
+                     classic_too: bool = True) -> None:
+    """A name that is no alias, classic model, path, hub id with a '/', or server model, yet is close to an
+    alias or classic model, is a typo: say which one was meant instead of letting the hub report it missing.
+    Without a close match the name goes on (hub ids such as 'gpt2' have no '/')."""
+    if "/" in name or base_url or backend == "openai" or Path(name).expanduser().exists():
+        return
+    from llmrec.backends.models import registry
+    from llmrec.registry import suggestion
+
+    known = list(registry())
+    if classic_too:
+        from llmrec.recommenders import RECOMMENDERS
+
+        known += RECOMMENDERS.names()
+    if name in known:
+        return
+    hint = suggestion(name, known)
+    if hint:
+        raise LLMRecError(f"unknown model '{name}': did you mean {hint}?")
