@@ -137,7 +137,7 @@ class TransientError(Exception):
 
 
 class Backend(Protocol):
-    """What every LLM backend implements. Batching, caching, resume and progress live in runner.py."""
+    """What every LLM backend implements. Batching, resume and progress live in llmrec/evaluation/runner.py."""
 
     name: str  # "hf" | "vllm" | "openai"
 

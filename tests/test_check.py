@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmrec.check import check, parse_tolerances
+from llmrec.reporting.check import check, parse_tolerances
 from llmrec.errors import LLMRecError
 
 
@@ -242,7 +242,7 @@ def test_update_refuses_invalid_run(tmp_path, baseline):
 
 
 def test_real_runs_that_differ_only_in_candidate_order_are_not_comparable(tmp_path, prepared_cache, capsys):
-    from llmrec.runner import Bench, BenchConfig
+    from llmrec.evaluation.runner import Bench, BenchConfig
     from llmrec.tasks import parse_task_list
 
     folders = []

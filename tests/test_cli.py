@@ -42,7 +42,8 @@ class FakeBench:
 
 @pytest.fixture
 def fake_bench(monkeypatch):
-    from llmrec import runner, summary
+    from llmrec.evaluation import runner
+    from llmrec.reporting import summary
 
     FakeBench.configs = []
     monkeypatch.setattr(runner, "Bench", FakeBench)

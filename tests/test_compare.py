@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from llmrec import compare as cmp
+from llmrec.reporting import compare as cmp
 from llmrec.errors import LLMRecError
 from llmrec.metrics import corpus_bleu, resampled_sums
 from llmrec.protocol import NOT_RECORDED, differences_or_unknown, sample_ids_sha256
@@ -228,7 +228,7 @@ def test_samples_missing_from_the_log_name_the_file(tmp_path):
 
 
 def test_paired_rows_for_reports_are_plain_dicts(tmp_path):
-    from llmrec.report import load_run
+    from llmrec.reporting.report import load_run
 
     a, b = ranking_runs(tmp_path, a_only=4, b_only=0)
     run_a, run_b = load_run(a), load_run(b)
@@ -252,7 +252,7 @@ def test_json_format_and_argument_errors(tmp_path):
 
 
 def test_itemknn_beats_popularity_on_direct_movielens(tmp_path, prepared_cache):
-    from llmrec.runner import Bench, BenchConfig
+    from llmrec.evaluation.runner import Bench, BenchConfig
     from llmrec.tasks import parse_task_list
 
     folders = {}

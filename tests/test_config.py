@@ -150,7 +150,7 @@ def test_a_run_folders_config_reruns_the_same_run(capsys, monkeypatch, tmp_path,
 
 @pytest.mark.slow
 def test_an_llm_run_folders_config_reruns_the_same_run(capsys, monkeypatch, tmp_path, data_root):
-    from llmrec import runner
+    from llmrec.evaluation import predictors
 
     monkeypatch.setenv("LLMREC_DATA_DIR", str(data_root))
     code, _, err = run_cli(capsys, monkeypatch, "bench", "--model", "smollm2", "--task", "rating", "--limit", "2",
@@ -159,7 +159,8 @@ def test_an_llm_run_folders_config_reruns_the_same_run(capsys, monkeypatch, tmp_
     [folder] = list((tmp_path / "runs").iterdir())
     saved = yaml.safe_load((folder / "config.yaml").read_text())
     assert saved["max-new-tokens"] == 4 and saved["template"] is None and saved["device"] == "cpu"
-    monkeypatch.setattr(runner.Bench, "llm", lambda self: pytest.fail("the model was loaded to resume a finished run"))
+    monkeypatch.setattr(predictors.LLMPredictor, "load",
+                        lambda *a: pytest.fail("the model was loaded to resume a finished run"))
     code, _, err = run_cli(capsys, monkeypatch, "bench", "--config", folder / "config.yaml")
     assert code == 0, err
     assert "2 samples already recorded" in err and list((tmp_path / "runs").iterdir()) == [folder]

@@ -4,13 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from llmrec.check import default_tolerance
+from llmrec.reporting.check import default_tolerance
 from llmrec.errors import LLMRecError
 from llmrec.metrics import (FAMILIES, KINDS, LOWER_IS_BETTER, METRICS, ROUGE_NAMES, UnicodeTokenizer,
                             bleu_from_stats, bleu_stats, clamp_rating, corpus_bleu, family, hit_at_k, mae,
                             ndcg_at_k, p5_rouge, per_sample_scores, rank_of, reciprocal_rank, resampled_sums,
                             rmse, rouge_f1, score)
-from llmrec.report import is_percent_scale
+from llmrec.reporting.report import is_percent_scale
 from llmrec.types import Prediction
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from llmrec import report
+from llmrec.reporting import report
 from llmrec.errors import LLMRecError
-from llmrec.report import (
+from llmrec.reporting.report import (
     Section,
     format_half_ci,
     format_value,
@@ -20,8 +20,8 @@ from llmrec.report import (
     lower_is_better,
     render_report,
 )
-from llmrec.report_facts import QUALITY_ORDER, VALIDITY_ORDER, ordered
-from llmrec.report_groups import Report, group_runs, run_colors
+from llmrec.reporting.facts import QUALITY_ORDER, VALIDITY_ORDER, ordered
+from llmrec.reporting.groups import Report, group_runs, run_colors
 
 SAMPLE_IDS = "5e" * 32
 
@@ -428,7 +428,7 @@ def test_a_run_keeps_its_colour_in_every_table_and_plot(tmp_path: Path):
     from matplotlib.colors import to_hex
     from matplotlib.container import BarContainer
 
-    from llmrec.report_plots import quality_bars, ranking_curves
+    from llmrec.reporting.plots import quality_bars, ranking_curves
 
     write_run(tmp_path, "zz__a", "popularity", {"direct": (ranking_metrics(0.2), CLASSIC),
                                                 "rating": ({"rmse": metric(1.1, 0.02)}, CLASSIC)})
@@ -473,7 +473,7 @@ def test_render_rejects_unknown_format_and_no_runs(runs_dir: Path):
 
 
 def test_paired_comparisons_pair_each_block_top_row_with_the_others(tmp_path, prepared_cache):
-    from llmrec.runner import Bench, BenchConfig
+    from llmrec.evaluation.runner import Bench, BenchConfig
     from llmrec.tasks import parse_task_list
 
     for model in ("popularity", "itemknn"):

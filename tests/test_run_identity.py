@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmrec.runner import Bench, BenchConfig
+from llmrec.evaluation.runner import Bench, BenchConfig
 from llmrec.tasks import parse_task_list
 from tiny_model import build_tiny_llama
 

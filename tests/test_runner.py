@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from llmrec.runner import Bench, BenchConfig
+from llmrec.evaluation.runner import Bench, BenchConfig
 from llmrec.tasks import parse_task_list
 
 

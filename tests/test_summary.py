@@ -1,8 +1,8 @@
 """The comparison tables of a several-model bench: best only among comparable rows, other protocols labelled."""
 
 from llmrec.protocol import PROTOCOL_KEYS
-from llmrec.report_groups import group_runs
-from llmrec.summary import print_comparison
+from llmrec.reporting.groups import group_runs
+from llmrec.reporting.summary import print_comparison
 
 
 def run(model, hr10, n=50, **protocol):

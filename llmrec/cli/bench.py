@@ -87,7 +87,7 @@ def bench(
 def run_bench(ctx: typer.Context, options) -> None:
     from llmrec.config import resolved_options
     from llmrec.recommenders import parse_model_args
-    from llmrec.runner import Bench, BenchConfig, predictor_class
+    from llmrec.evaluation.runner import Bench, BenchConfig, predictor_class
     from llmrec.tasks import parse_task_list
 
     o = options.namespace()
@@ -118,7 +118,7 @@ def run_bench(ctx: typer.Context, options) -> None:
         typer.echo(f"results: {runner.folder}", err=True)
         runs.append(metrics)
     if len(runs) > 1:
-        from llmrec.summary import print_comparison
+        from llmrec.reporting.summary import print_comparison
 
         print_comparison(runs)
 
@@ -146,9 +146,11 @@ def check_options(o, flag) -> list[str]:
 
 def refuse_options(options, models: list[str]) -> None:
     """An option (given as a flag or in the config file) that none of the models takes: refused, not ignored."""
-    from llmrec.runner import LLM_OPTIONS, predictor_class
+    from llmrec.evaluation.runner import LLM_OPTIONS, predictor_class
 
-    refused = [name for name in options.given if all(name in predictor_class(m).refuses(m) for m in models)]
+    first = predictor_class(models[0]).refuses(models[0])  # in its order: messages do not depend on set order
+    refused = [name for name in first if name in options.given
+               and all(name in predictor_class(m).refuses(m) for m in models)]
     if not refused:
         return
     flags = ", ".join("--" + name.replace("_", "-") for name in refused)
@@ -167,7 +169,7 @@ def refuse_options(options, models: list[str]) -> None:
 def tasks_of(model: str, tasks: list, chosen: bool) -> list:
     """The tasks a model runs: a recommender skips those it cannot do (said on stderr) unless the user
     named them for it alone, where the runner refuses with the models that can."""
-    from llmrec.runner import predictor_class
+    from llmrec.evaluation.runner import predictor_class
     from llmrec.tasks import TASKS
 
     if chosen:

@@ -18,7 +18,7 @@ def report(
                                           help="Write to a file instead of stdout."),
 ):
     """Leaderboards per task and dataset from recorded runs."""
-    from llmrec.report import load_runs, render_report
+    from llmrec.reporting.report import load_runs, render_report
 
     if format not in ("md", "html"):
         raise LLMRecError(f"--format: expected md or html, got '{format}'")
@@ -39,7 +39,7 @@ def check(
     update: bool = typer.Option(False, help="Rewrite the baseline from the current run."),
 ):
     """Regression gate: exit 0 if no metric got worse than the baseline allows, 1 on regression, 2 on mismatch."""
-    from llmrec.check import check as run_check, parse_tolerances
+    from llmrec.reporting.check import check as run_check, parse_tolerances
 
     raise typer.Exit(run_check(baseline, current, parse_tolerances(tolerance) if tolerance else None, update))
 
@@ -56,7 +56,7 @@ def compare(
     format: str = typer.Option("table", "--format", "-f", rich_help_panel=OUTPUT, help="table or json."),
 ):
     """Paired comparison of two runs on their shared samples: A-B per metric, 95% CI, permutation p-value."""
-    from llmrec.compare import compare_runs, print_comparisons
+    from llmrec.reporting.compare import compare_runs, print_comparisons
 
     if format not in ("table", "json"):
         raise LLMRecError(f"--format: expected table or json, got '{format}'")

@@ -14,7 +14,7 @@ from pathlib import Path
 from llmrec.errors import LLMRecError
 from llmrec.files import write_bytes
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS
-from llmrec.report import (
+from llmrec.reporting.report import (
     METRICS_FILE,
     RUNS_DIR,
     is_percent_scale,

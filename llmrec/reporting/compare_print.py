@@ -1,4 +1,4 @@
-"""Printing paired comparisons (llmrec.compare): one table per task, or one JSON document."""
+"""Printing paired comparisons (llmrec.reporting.compare): one table per task, or one JSON document."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmrec.compare import MetricComparison, TaskComparison
+    from llmrec.reporting.compare import MetricComparison, TaskComparison
 
 
 def print_comparisons(comparisons: list[TaskComparison], format: str = "table") -> None:
@@ -94,7 +94,7 @@ def footer_lines(c: TaskComparison) -> list[str]:
 
 
 def _number(metric: str, value: float, sign: bool = False) -> str:
-    from llmrec.report import is_percent_scale
+    from llmrec.reporting.report import is_percent_scale
 
     if not math.isfinite(value):
         return "—"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, protocol_of
-from llmrec.report_facts import (
+from llmrec.reporting.facts import (
     HEADLINE,
     QUALITY_ORDER,
     VALIDITY_ORDER,

@@ -1,7 +1,7 @@
 """The report's paired comparisons: within each protocol block, its top row against every other row.
 
 The leaderboards show each run's own CI; whether the top row is ahead of another is a paired question
-(the same samples, the same bootstrap draws, a permutation test), answered by llmrec.compare on the
+(the same samples, the same bootstrap draws, a permutation test), answered by llmrec.reporting.compare on the
 block's headline metric. Rows without recorded samples (a baseline file) cannot be paired and are named.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from html import escape
 
 from llmrec.errors import LLMRecError
-from llmrec.report_facts import format_value
-from llmrec.report_groups import Block, Group, Report
+from llmrec.reporting.facts import format_value
+from llmrec.reporting.groups import Block, Group, Report
 
 # Fewer draws than `llmrec compare`: a report pairs many rows, and the headline verdict rarely sits on the edge.
 N_BOOT, N_PERM = 1000, 2000
@@ -25,12 +25,12 @@ class Pairing:
     a: str  # row labels
     b: str
     metric: str
-    result: dict | None  # a paired row of llmrec.compare (diff, ci, p, verdict), None when not possible
+    result: dict | None  # a paired row of llmrec.reporting.compare (diff, ci, p, verdict), None when not possible
     why_not: str = ""
 
 
 def pairings(report: Report) -> list[Pairing]:
-    from llmrec.compare import compare_task
+    from llmrec.reporting.compare import compare_task
 
     out = []
     for group in report.groups:

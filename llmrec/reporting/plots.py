@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import textwrap
 
-from llmrec.report_facts import header, is_percent_scale
-from llmrec.report_groups import Row
+from llmrec.reporting.facts import header, is_percent_scale
+from llmrec.reporting.groups import Row
 
 RANKING_KS = (1, 5, 10)
 _RATE_COLORS = ("#c2410c", "#7c3aed", "#0e7490", "#a16207", "#be185d")

@@ -1,7 +1,7 @@
 """The loop around a predictor: build samples, skip what is recorded, ask for answers, record, score.
 
 The runner is the same for every model: an LLM and a recommender differ only in their predictor
-(llmrec/predictors.py), and tasks differ only in their Task (llmrec/tasks/).
+(llmrec/evaluation/predictors.py), and tasks differ only in their Task (llmrec/tasks/).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from llmrec import __version__
 from llmrec.console import log, progress
 from llmrec.errors import LLMRecError
-from llmrec.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer, adapter_template,
+from llmrec.evaluation.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer, adapter_template,
                                make_predictor, predictor_class, template_shots)
 from llmrec.protocol import sample_ids_sha256
 from llmrec.records import (FORMAT, SampleLog, git_commit, hardware, library_versions, read_json, run_id,

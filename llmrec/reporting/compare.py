@@ -17,7 +17,7 @@ The verdict follows the interval: "A better" / "B better" when it excludes 0 (on
 side), else "no clear difference". Each metric is its own test, uncorrected for multiplicity.
 
 Computation (`compare_runs`, `compare_task`, `paired_rows`) is here; printing (`print_comparisons`,
-`shown_metrics`) is in llmrec.compare_print and importable from here too.
+`shown_metrics`) is in llmrec.reporting.compare_print and importable from here too.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from llmrec.compare_print import print_comparisons, shown, shown_metrics  # noqa: F401 (printing, re-exported)
+from llmrec.reporting.compare_print import print_comparisons, shown, shown_metrics  # noqa: F401 (printing, re-exported)
 from llmrec.errors import LLMRecError
 from llmrec.metrics import LOWER_IS_BETTER, family, resampled_sums, total_sums
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, differences_or_unknown, sample_ids_sha256
@@ -101,7 +101,7 @@ class TaskComparison:
 
 def load_pair(path_a: Path, path_b: Path) -> tuple[dict, dict]:
     """Both runs from run folders or metrics.json files (validated as `llmrec report` reads them)."""
-    from llmrec.report import load_run  # lazily: the report may show paired comparisons itself
+    from llmrec.reporting.report import load_run  # lazily: the report may show paired comparisons itself
 
     return load_run(path_a), load_run(path_b)
 
@@ -313,7 +313,7 @@ def compare_task(run_a: dict, run_b: dict, task: str, *, n_boot: int = DEFAULT_N
 
 
 def paired_rows(run_a: dict, run_b: dict, task: str, **options) -> list[dict]:
-    """For reports: one plain dict per metric of `task`, A and B being runs as `llmrec.report.load_run` returns.
+    """For reports: one plain dict per metric of `task`, A and B being runs as `llmrec.reporting.report.load_run` returns.
 
     Keys: metric, a, b, diff (a - b), ci ([lo, hi] of a - b), p, p_exact, lower_is_better, better
     ("A", "B" or None), verdict (text); undefined numbers are None. Call `comparable` first: this raises

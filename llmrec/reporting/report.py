@@ -2,7 +2,7 @@
 
 A run folder (written by `llmrec bench`) holds `metrics.json`; this module reads it, checks its
 shape, and renders the report's sections in order: the leaderboards (rows split into blocks of one
-protocol each, see llmrec.report_groups) and the list of runs. llmrec.report_html renders the same
+protocol each, see llmrec.reporting.groups) and the list of runs. llmrec.reporting.html renders the same
 sections as one self-contained page with plots.
 """
 
@@ -16,15 +16,15 @@ from typing import Any, Callable
 
 from llmrec.errors import LLMRecError
 from llmrec.files import read_json
-from llmrec.report_facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
-from llmrec import report_html, report_paired
-from llmrec.report_groups import Block, Cell, Group, Report, block_caption
+from llmrec.reporting.facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
+from llmrec.reporting import html as report_html, paired as report_paired
+from llmrec.reporting.groups import Block, Cell, Group, Report, block_caption
 
 RUNS_DIR = Path("results/runs")
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
-# llmrec.summary and llmrec.check read these from here.
+# llmrec.reporting.summary and llmrec.reporting.check read these from here.
 __all__ = ["METRICS_FILE", "RUNS_DIR", "format_half_ci", "format_value", "is_percent_scale", "load_run", "load_runs",
            "lower_is_better", "render_report"]
 

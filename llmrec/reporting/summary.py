@@ -1,6 +1,6 @@
 """The comparison tables `llmrec bench` prints after running several models: one table per task.
 
-The rows are grouped exactly as `llmrec report` groups them (llmrec.report_groups): by protocol, best
+The rows are grouped exactly as `llmrec report` groups them (llmrec.reporting.groups): by protocol, best
 marked only within a protocol block that has rows to tell apart, rows sorted by the headline metric.
 """
 
@@ -20,7 +20,7 @@ def print_comparison(runs: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from llmrec.report_groups import Cell, block_caption, group_runs
+    from llmrec.reporting.groups import Cell, block_caption, group_runs
 
     console = Console()
     if not console.is_terminal:  # a log or a pipe: no terminal width to respect, never squeeze numbers

@@ -1,7 +1,7 @@
 """The report as one self-contained HTML page: tables per protocol block, plots inlined as base64 PNG.
 
 The page can be mailed or uploaded as a CI artifact: styles are inline and nothing is fetched.
-A run keeps one colour (llmrec.report_groups.run_colors) in every table, plot and the run list.
+A run keeps one colour (llmrec.reporting.groups.run_colors) in every table, plot and the run list.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from html import escape
 import io
 from datetime import datetime, timezone
 
-from llmrec import report_plots
-from llmrec.report_facts import header, is_validity
-from llmrec.report_groups import Block, Cell, Group, Report, Row, block_caption
+from llmrec.reporting import plots as report_plots
+from llmrec.reporting.facts import header, is_validity
+from llmrec.reporting.groups import Block, Cell, Group, Report, Row, block_caption
 
 
 _BEST = "#d3f2dc"
