@@ -19,6 +19,8 @@ from llmrec.errors import LLMRecError
 from llmrec.files import read_json, write_json, write_text  # noqa: F401 - the run records' writers
 
 FORMAT = 1
+# The files of a run folder.
+SAMPLES_FILE, METRICS_FILE, MANIFEST_FILE = "samples.jsonl", "metrics.json", "manifest.json"
 
 
 def settings_hash(settings: dict[str, Any]) -> str:

@@ -16,11 +16,11 @@ from typing import Any
 from llmrec import __version__
 from llmrec.console import log, progress
 from llmrec.errors import LLMRecError
-from llmrec.evaluation.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer, adapter_template,
-                               make_predictor, predictor_class, template_shots)
+from llmrec.evaluation.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer,
+                                          adapter_template, make_predictor, predictor_class, template_shots)
 from llmrec.protocol import sample_ids_sha256
-from llmrec.records import (FORMAT, SampleLog, git_commit, hardware, library_versions, read_json, run_id,
-                            write_json, write_text)
+from llmrec.records import (FORMAT, MANIFEST_FILE, METRICS_FILE, SAMPLES_FILE, SampleLog, git_commit, hardware,
+                            library_versions, read_json, run_id, write_json, write_text)
 from llmrec.tasks import SampleOptions, Task
 from llmrec.types import Prediction, Sample
 
@@ -89,9 +89,9 @@ class Bench:
         self.identity = self._identity(plans)
         self.run_id = run_id(c.model, self.identity)
         self.folder = c.output / self.run_id
-        manifest_path = self.folder / "manifest.json"
+        manifest_path = self.folder / MANIFEST_FILE
         if c.fresh and self.folder.exists():
-            for name in ("samples.jsonl", "metrics.json", "manifest.json"):
+            for name in (SAMPLES_FILE, METRICS_FILE, MANIFEST_FILE):
                 (self.folder / name).unlink(missing_ok=True)
             shutil.rmtree(self.folder / FITTED, ignore_errors=True)
         self.previous = read_json(manifest_path) if manifest_path.exists() else {}
@@ -100,7 +100,7 @@ class Bench:
             import yaml
 
             write_text(self.folder / "config.yaml", yaml.safe_dump(c.resolved, sort_keys=False))
-        samples_log = SampleLog(self.folder / "samples.jsonl")
+        samples_log = SampleLog(self.folder / SAMPLES_FILE)
         if samples_log.records:
             log(f"resuming {self.folder}: {len(samples_log.records)} samples already recorded")
         started = time.perf_counter()
@@ -110,7 +110,7 @@ class Bench:
                 self._answer(plan, todo, samples_log)
         wall = time.perf_counter() - started + float(self.previous.get("wall_time_s", 0.0))
         metrics = self._metrics(plans, samples_log)
-        write_json(self.folder / "metrics.json", metrics)
+        write_json(self.folder / METRICS_FILE, metrics)
         write_json(manifest_path, self._manifest(plans, metrics, wall))
         return metrics
 

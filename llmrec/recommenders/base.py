@@ -60,7 +60,8 @@ class Recommender:
         try:
             saved = pickle.loads(path.read_bytes())
         except Exception as e:  # a torn or foreign file: refit rather than trust it
-            raise LLMRecError(f"{path}: not a saved {self.name} model ({type(e).__name__}); delete it to refit") from None
+            raise LLMRecError(f"{path}: not a saved {self.name} model ({type(e).__name__}); "
+                              "delete it to refit") from None
         if saved.get("name") != self.name or saved.get("hyperparameters") != self.hyperparameters():
             return False
         self.__dict__.update(saved["state"])

@@ -11,7 +11,7 @@ import numpy as np
 
 from llmrec.errors import LLMRecError
 from llmrec.heap import large_buffers_reused
-from llmrec.recommenders.base import MAX_RANKED, Ranker, Recommender
+from llmrec.recommenders.base import Ranker, Recommender
 from llmrec.tasks.base import first_sentence
 
 SIMILARITY_BLOCK = 2**23  # dense similarity entries computed at once (64 MiB of float64)

@@ -33,13 +33,12 @@ from llmrec.reporting.compare_print import print_comparisons, shown, shown_metri
 from llmrec.errors import LLMRecError
 from llmrec.metrics import LOWER_IS_BETTER, family, resampled_sums, total_sums
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, differences_or_unknown, sample_ids_sha256
-from llmrec.records import SampleLog
+from llmrec.records import SAMPLES_FILE, SampleLog
 from llmrec.types import Prediction
 
 DEFAULT_N_BOOT = 2000  # bootstrap resamples: the 2.5% and 97.5% percentiles rest on 50 resamples each
 DEFAULT_N_PERM = 10000  # random swaps: p-values resolved to about 1e-4
 DEFAULT_SEED = 2023  # bench's default seed
-SAMPLES_FILE = "samples.jsonl"
 RECORD_KEYS = ("task", "sample_id", "prediction", "reference")
 # The sample set may differ (pairing handles it); everything else that makes numbers comparable must agree.
 SAMPLE_SET_KEYS = ("n_samples", "sample_ids_sha256")

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmrec.records import METRICS_FILE
+
 if TYPE_CHECKING:
     from llmrec.reporting.compare import MetricComparison, TaskComparison
 
@@ -45,7 +47,7 @@ def header_lines(c: TaskComparison) -> list[str]:
 
 def _folder(metrics_path: str) -> str:
     path = Path(metrics_path)
-    return str(path.parent) if path.name == "metrics.json" else str(path)
+    return str(path.parent) if path.name == METRICS_FILE else str(path)
 
 
 def shown_metrics(c: TaskComparison) -> list[MetricComparison]:

@@ -16,13 +16,12 @@ from typing import Any, Callable
 
 from llmrec.errors import LLMRecError
 from llmrec.files import read_json
+from llmrec.records import MANIFEST_FILE, METRICS_FILE
 from llmrec.reporting.facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
 from llmrec.reporting import html as report_html, paired as report_paired
 from llmrec.reporting.groups import Block, Cell, Group, Report, block_caption
 
 RUNS_DIR = Path("results/runs")
-METRICS_FILE = "metrics.json"
-MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 # llmrec.reporting.summary and llmrec.reporting.check read these from here.
 __all__ = ["METRICS_FILE", "RUNS_DIR", "format_half_ci", "format_value", "is_percent_scale", "load_run", "load_runs",

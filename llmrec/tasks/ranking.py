@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmrec.tasks.base import (HISTORY_LENGTH, RECOMMENDED, SampleOptions, Task, by_user_time, gc_paused, order_candidates,
-                               sample_rng, spread_over_users)
+from llmrec.tasks.base import (HISTORY_LENGTH, RECOMMENDED, SampleOptions, Task, by_user_time, gc_paused,
+                               order_candidates, sample_rng, spread_over_users)
 from llmrec.types import LazyVariables, Prediction, Query, Sample, ScoreRequest
 
 
