@@ -99,3 +99,22 @@ def test_an_adapter_brings_the_template_it_was_trained_with(tmp_path, data_root)
     assert Bench(config).predictor.setup(config.tasks[0])["template"].name == "p5-sft"
     config.template = "zero-shot"  # an explicit --template wins
     assert Bench(config).predictor.setup(config.tasks[0])["template"].name == "zero-shot"
+
+
+def test_the_sampling_seed_moves_only_the_sampled_answers(tmp_path, tokenizer_dir, data_root):
+    model = build_tiny_llama(tmp_path / "tiny", tokenizer_dir)
+    args = ("--model", str(model), "--task", "review", "--limit", "4", "--temperature", "1.5",
+            "--max-new-tokens", "12", "--output", str(tmp_path / "runs"))
+    runs = {}
+    for seed in ("1", "2"):
+        done = bench(data_root, *args, "--sampling-seed", seed)
+        assert done.returncode == 0, done.stderr
+        runs[seed] = max((tmp_path / "runs").iterdir(), key=lambda f: f.stat().st_mtime)
+    a, b = (records(runs[s]) for s in ("1", "2"))
+    assert [r["sample_id"] for r in a] == [r["sample_id"] for r in b]
+    assert [r["prompt"] for r in a] == [r["prompt"] for r in b]  # the same samples, the same prompts
+    assert [r["raw"] for r in a] != [r["raw"] for r in b]
+    entry = json.loads((runs["2"] / "metrics.json").read_text())["tasks"]["review"]
+    assert entry["sampling_seed"] == 2 and entry["seed"] == 2023
+    refused = bench(data_root, "--model", "popularity", "--task", "direct", "--sampling-seed", "3")
+    assert refused.returncode == 2 and "--sampling-seed: does not apply to classic model" in refused.stderr

@@ -151,3 +151,15 @@ def prepare(prepared_cache):
     from llmrec.data import prepare_for_run
 
     return prepare_for_run("movielens-100k", seed=2023, candidates=100, cache_dir=prepared_cache)
+
+
+def test_the_bootstrap_seed_moves_only_the_intervals(tmp_path, prepared_cache):
+    _, default = bench(tmp_path, prepared_cache, "popularity", "direct", limit=100)
+    _, explicit = bench(tmp_path, prepared_cache, "popularity", "direct", limit=100, bootstrap_seed=2023)
+    _, other = bench(tmp_path, prepared_cache, "popularity", "direct", limit=100, bootstrap_seed=7)
+    a, b = default["tasks"]["direct"], other["tasks"]["direct"]
+    assert explicit["run_id"] == default["run_id"] != other["run_id"]  # unset means --seed: one run, not two
+    assert a["bootstrap_seed"] == 2023 and b["bootstrap_seed"] == 7 and a["seed"] == b["seed"] == 2023
+    assert a["sample_ids_sha256"] == b["sample_ids_sha256"]
+    assert all(a["metrics"][m]["value"] == b["metrics"][m]["value"] for m in a["metrics"])
+    assert any(a["metrics"][m]["ci"] != b["metrics"][m]["ci"] for m in a["metrics"])

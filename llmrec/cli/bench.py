@@ -41,6 +41,8 @@ def bench(
                                         "target-last (probe position bias)."),
     seed: int = typer.Option(2023, rich_help_panel=DATA,
                              help="Seed for splits, negatives, --limit subsets, candidate order, bootstrap."),
+    bootstrap_seed: Optional[int] = typer.Option(None, rich_help_panel=DATA, help="Seed of the resamples behind "
+                                                 "the 95% intervals alone (default: --seed)."),
     kcore: int = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with "
                               "at least K interactions (0: no filter)."),
     template: Optional[str] = typer.Option(None, rich_help_panel=PROMPT, help="Prompt template in prompts/<task>/ "
@@ -55,6 +57,8 @@ def bench(
     max_new_tokens: Optional[int] = typer.Option(None, min=1, rich_help_panel=PROMPT,
                                                  help="Override the template's generation limit."),
     temperature: float = typer.Option(0.0, min=0.0, rich_help_panel=PROMPT, help="0 = greedy."),
+    sampling_seed: Optional[int] = typer.Option(None, rich_help_panel=PROMPT, help="Seed of the LLM's sampling "
+                                                "alone (with --temperature > 0; default: --seed)."),
     backend: str = typer.Option("auto", rich_help_panel=MODEL, help="auto, hf, vllm or openai."),
     adapter: Optional[str] = typer.Option(None, rich_help_panel=MODEL,
                                           help="LoRA adapter folder (from `llmrec finetune`)."),
@@ -103,7 +107,8 @@ def run_bench(ctx: typer.Context, options) -> None:
         resolved = {**resolved_options(ctx, options.values, skip), "model": name,
                     "task": ",".join(t.name for t in own_tasks)}
         config = BenchConfig(model=name, tasks=own_tasks, dataset=o.dataset, limit=o.limit, template=o.template,
-                             shots=o.shots, candidates=o.candidates, seed=o.seed, scoring=o.scoring,
+                             shots=o.shots, candidates=o.candidates, seed=o.seed, sampling_seed=o.sampling_seed,
+                             bootstrap_seed=o.bootstrap_seed, scoring=o.scoring,
                              candidate_order=o.candidate_order, truncation=o.truncation, backend=o.backend,
                              adapter=o.adapter, base_url=o.base_url,
                              batch_size=int(o.batch_size) if o.batch_size.isdigit() else o.batch_size,

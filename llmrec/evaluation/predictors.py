@@ -21,7 +21,8 @@ from llmrec.types import Prediction, Sample
 
 # Options that only an LLM takes, and those only a recommender takes: a model given the other kind's refuses.
 LLM_OPTIONS = ("template", "shots", "scoring", "truncation", "max_new_tokens", "temperature", "backend", "adapter",
-               "base_url", "batch_size", "concurrency", "tensor_parallel_size", "dtype", "timeout", "max_retries")
+               "base_url", "batch_size", "concurrency", "tensor_parallel_size", "dtype", "timeout", "max_retries",
+               "sampling_seed")
 RECOMMENDER_OPTIONS = ("model_args",)
 # How a run is executed, not what it computes: left out of its identity.
 EXECUTION_OPTIONS = ("output", "fresh", "data_dir", "chunk", "batch_size", "concurrency", "timeout", "max_retries",
@@ -87,7 +88,7 @@ class LLMPredictor:
         c, template = self.config, setup["template"]
         return {"scoring": task.scoring(c.scoring), "template": template.name, "template_hash": template.sha256,
                 "shots": setup["shots"], "max_new_tokens": c.max_new_tokens or template.max_new_tokens,
-                "temperature": c.temperature, "truncation": c.truncation}
+                "temperature": c.temperature, "sampling_seed": c.decoding_seed, "truncation": c.truncation}
 
     def identity(self, tasks: Sequence[Task]) -> dict:
         from llmrec.backends import weights_identity
@@ -103,7 +104,7 @@ class LLMPredictor:
         context = task.parse_context(prepared)
         asking = Asking(scoring=task.scoring(c.scoring), chat=template.chat,
                         max_new_tokens=c.max_new_tokens or template.max_new_tokens, stop=template.stop,
-                        temperature=c.temperature, seed=c.seed)
+                        temperature=c.temperature, seed=c.decoding_seed)
 
         def answer(samples: Sequence[Sample]) -> list[Answer]:
             rendered = [self.render(task, template, s) for s in samples]
@@ -120,7 +121,8 @@ class LLMPredictor:
             c = self.config
             self.backend = load_backend(c.model, backend=c.backend, adapter=c.adapter, base_url=c.base_url,
                                         batch_size=c.batch_size, concurrency=c.concurrency,
-                                        tensor_parallel_size=c.tensor_parallel_size, seed=c.seed, device=c.device,
+                                        tensor_parallel_size=c.tensor_parallel_size, seed=c.decoding_seed,
+                                        device=c.device,
                                         dtype=c.dtype, timeout=c.timeout, max_retries=c.max_retries)
             self._check_loaded_weights(folder, previous)
         return self.backend
@@ -216,7 +218,7 @@ class RecommenderPredictor:
 
     def task_settings(self, task: Task, setup: dict) -> dict:
         return {"scoring": RECOMMENDED, "template": None, "template_hash": None, "shots": None,
-                "max_new_tokens": None, "temperature": None, "truncation": None}
+                "max_new_tokens": None, "temperature": None, "sampling_seed": None, "truncation": None}
 
     def identity(self, tasks: Sequence[Task]) -> dict:
         return {task.name: self.model(task).hyperparameters() for task in tasks}
@@ -248,6 +250,7 @@ class RecommenderPredictor:
 def _settings(config, refused: Sequence[str]) -> dict:
     """The options that shape results: all but how the run executes and the other kind's options."""
     s = asdict(config)
+    s["sampling_seed"], s["bootstrap_seed"] = config.decoding_seed, config.interval_seed  # as used: unset == --seed
     for k in (*EXECUTION_OPTIONS, *refused):
         s.pop(k, None)
     s["tasks"] = [t.name for t in config.tasks]

@@ -37,7 +37,9 @@ class BenchConfig:
     template: str | None = None  # None: the adapter's training template, else zero-shot
     shots: int | None = None  # None: the template's declared default
     candidates: int = 100
-    seed: int = 2023
+    seed: int = 2023  # splits, negatives, --limit subsets, candidate order; and the two below unless set
+    sampling_seed: int | None = None  # an LLM's decoding (matters with --temperature > 0)
+    bootstrap_seed: int | None = None  # the resamples behind the metrics' 95% intervals
     scoring: str = "generate"  # generate | likelihood (ranking tasks)
     candidate_order: str = "shuffled"
     truncation: str = "history"  # history | error
@@ -60,6 +62,14 @@ class BenchConfig:
     data_dir: Path | None = None
     chunk: int = field(default=32, repr=False)  # samples per model call; recorded after each chunk
     resolved: dict | None = field(default=None, repr=False)  # the options as given (saved as the run's config.yaml)
+
+    @property
+    def decoding_seed(self) -> int:
+        return self.seed if self.sampling_seed is None else self.sampling_seed
+
+    @property
+    def interval_seed(self) -> int:
+        return self.seed if self.bootstrap_seed is None else self.bootstrap_seed
 
     def settings(self) -> dict[str, Any]:
         """The options that shape results (each kind of model takes only its own)."""
@@ -131,7 +141,7 @@ class Bench:
         settings = self.predictor.task_settings(task, setup)
         meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "split": options.split,
                 "n_samples": len(samples), "sample_ids_sha256": sample_ids_sha256(s.sample_id for s in samples),
-                "limit": c.limit, "seed": c.seed, "metrics_version": METRICS_VERSION,
+                "limit": c.limit, "seed": c.seed, "bootstrap_seed": c.interval_seed, "metrics_version": METRICS_VERSION,
                 **task.protocol(settings["scoring"], c.candidates, c.candidate_order), **settings,
                 "prepared_stats": prepared.stats}
         return TaskPlan(task, prepared, setup, options, samples, meta)
@@ -168,7 +178,7 @@ class Bench:
                       "duplicates": sum(p.duplicates for p in preds),
                       "truncated": sum(1 for r in recs if r.get("truncated_history"))}
             tasks[plan.task.name] = {**{k: v for k, v in plan.meta.items() if k != "prepared_stats"},
-                                     "metrics": score(plan.task.kind, preds, refs, seed=self.config.seed),
+                                     "metrics": score(plan.task.kind, preds, refs, seed=self.config.interval_seed),
                                      "counts": counts}
         return {"format": FORMAT, "run_id": self.run_id, "model": self.config.model,
                 "adapter": self.config.adapter, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
