@@ -166,7 +166,8 @@ def loss_line(losses: dict[str, Any]) -> str:
     if len(steps) == 1:
         return f"loss {steps[0]['loss']:.4f} (one step)"
     if window == 1:
-        return f"loss step {steps[0]['step']} {steps[0]['loss']:.4f} -> step {steps[-1]['step']} {steps[-1]['loss']:.4f}"
+        first, last = steps[0], steps[-1]
+        return f"loss step {first['step']} {first['loss']:.4f} -> step {last['step']} {last['loss']:.4f}"
     return f"loss first-{window} mean {losses['first_mean']:.4f} -> last-{window} mean {losses['last_mean']:.4f}"
 
 
