@@ -187,6 +187,7 @@ def test_finetune_saves_its_config_and_resumes_from_it(tmp_path, data_root):
     assert saved["model"] == str(tiny) and saved["max-steps"] == 2 and saved["output"] == str(out)
     assert saved["target-modules"] == "q_proj,v_proj" and "resume" not in saved
 
+    (out / "llmrec-adapter.json").unlink()  # as if interrupted after its last checkpoint: not finished
     again = finetune("--config", out / "config.yaml", "--resume")
     assert again.returncode == 0, again.stderr
     assert "resuming from" in again.stderr and "checkpoint-2" in again.stderr

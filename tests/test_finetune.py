@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from llmrec.errors import LLMRecError
-from llmrec.finetune import (IGNORE_INDEX, MANIFEST, FinetuneConfig, build_examples, check_options,
-                             encode_example, encode_examples, finetune, load_sft_template,
-                             training_samples, SFTExample)
+from llmrec.finetune import (IGNORE_INDEX, MANIFEST, FinetuneConfig, bench_command, build_examples, check_options,
+                             encode_example, encode_examples, examples_seen, finetune, load_sft_template, loss_line,
+                             loss_summary, mean_window, training_samples, SFTExample)
 from llmrec.tasks import TASKS, SampleOptions, parse_task_list
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_model import build_tiny_llama  # noqa: E402
+from test_cli import fake_bench, run_cli  # noqa: E402,F401 - fake_bench is a fixture
 
 RATING_PROMPT = ("### Instruction:\nWhat star rating do you think user_7 will give item_42? "
                  "(1 being lowest and 5 being highest)\n\n### Response:\n")
@@ -194,8 +195,12 @@ def test_manifest_describes_the_adapter(trained, tiny):
     losses = manifest["losses"]
     assert [e["step"] for e in losses["train"]] == [1, 2, 3, 4]
     assert [e["step"] for e in losses["eval"]] == [2, 4]
-    assert losses["first10_mean"] == pytest.approx(sum(e["loss"] for e in losses["train"]) / 4)
-    assert manifest["training"]["global_step"] == 4 and manifest["wall_time_s"] > 0
+    assert losses["mean_window"] == 2  # 4 steps: the first two against the last two, no overlap
+    assert losses["first_mean"] == pytest.approx(sum(e["loss"] for e in losses["train"][:2]) / 2)
+    assert losses["last_mean"] == pytest.approx(sum(e["loss"] for e in losses["train"][2:]) / 2)
+    training = manifest["training"]
+    assert training["global_step"] == 4 and manifest["wall_time_s"] > 0
+    assert (training["steps_per_epoch"], training["examples_seen"]) == (6, 8)  # 12 examples, 2 per step
 
 
 def test_resume_continues_from_the_last_checkpoint(trained, tmp_path, tiny, prepared_cache):
@@ -239,3 +244,115 @@ def test_cli_exit_code_2_on_unknown_target_module(tmp_path, tiny, prepared_cache
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: --target-modules: nope not found") and "Traceback" not in result.stderr
+
+
+def _file_states(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in (folder / MANIFEST, folder / "adapter_config.json", folder / "adapter_model.safetensors")}
+
+
+def test_resume_of_a_finished_run_does_nothing(trained, tmp_path, tiny, prepared_cache, capsys, monkeypatch):
+    folder, manifest = trained
+    done = tmp_path / "done"
+    shutil.copytree(folder, done)  # copy2: bytes and mtimes as they were
+    before = _file_states(done)
+    import transformers
+
+    monkeypatch.setattr(transformers, "Trainer", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    same_folder, same_manifest = finetune(config(tiny, done, prepared_cache, resume=True))
+    assert same_folder == done and same_manifest == json.loads((done / MANIFEST).read_text())
+    assert "nothing to do" in capsys.readouterr().err
+    with pytest.raises(LLMRecError, match="other settings"):
+        finetune(config(tiny, done, prepared_cache, max_steps=8, resume=True))  # more steps: not this run
+
+    code, out, err = run_cli(capsys, monkeypatch, "finetune", "--model", tiny, "--task", "rating", "--limit", 12,
+                             "--max-steps", 4, "--batch-size", 2, "--grad-accum", 1, "--val-size", 4,
+                             "--eval-steps", 2, "--save-steps", 2, "--save-total-limit", 5, "--output", done,
+                             "--resume")
+    assert code == 0, err
+    assert "nothing to do" in err and out.strip().splitlines()[-1] == str(done)
+    assert not (done / "config.yaml").exists()  # the finished folder is left as it was
+    assert _file_states(done) == before
+
+
+@pytest.mark.parametrize("n, window", [(0, 0), (1, 1), (2, 1), (3, 1), (4, 2), (19, 9), (20, 10), (57, 10)])
+def test_loss_means_never_overlap(n, window):
+    assert mean_window(n) == window
+    history = [{"step": k + 1, "loss": float(k)} for k in range(n)]
+    losses = loss_summary(history)
+    if n:
+        assert losses["train"][:window][-1]["step"] <= losses["train"][n - window:][0]["step"] - (n > 1)
+        assert losses["first_mean"] == sum(range(window)) / window
+        assert losses["last_mean"] == sum(range(n - window, n)) / window
+
+
+def test_loss_line_fits_the_run_length():
+    def line(losses):
+        return loss_line(loss_summary([{"step": k + 1, "loss": v} for k, v in enumerate(losses)]))
+
+    assert line([]) == "no training loss logged"
+    assert line([2.5]) == "loss 2.5000 (one step)"
+    assert line([3.0, 2.0, 1.0]) == "loss step 1 3.0000 -> step 3 1.0000"
+    assert line([4.0, 2.0, 2.0, 1.0]) == "loss first-2 mean 3.0000 -> last-2 mean 1.5000"
+    assert line([1.0] * 10 + [0.5] * 15) == "loss first-10 mean 1.0000 -> last-10 mean 0.5000"
+
+
+def _trainer_batches(n: int, batch: int, accum: int, steps: int) -> int:
+    """Examples in `steps` optimizer steps, batched the way the Trainer does it (written out step by step)."""
+    seen, step = 0, 0
+    while True:
+        micro = [min(batch, n - start) for start in range(0, n, batch)]  # one epoch, last one short
+        for first in range(0, len(micro), accum):
+            if step == steps:
+                return seen
+            seen += sum(micro[first:first + accum])
+            step += 1
+
+
+@pytest.mark.parametrize("n, batch, accum", [(12, 2, 4), (12, 2, 1), (7, 2, 3), (5, 8, 2), (64, 2, 16), (33, 2, 16)])
+def test_examples_seen_counts_short_last_steps(n, batch, accum):
+    for steps in range(1, 12):
+        assert examples_seen(n, steps, batch, accum)[0] == _trainer_batches(n, batch, accum, steps)
+
+
+def test_manifest_counts_the_examples_the_steps_saw(tmp_path, tiny, prepared_cache, capsys, monkeypatch):
+    """12 examples, micro-batch 2, 4 per step: each epoch is a step of 8 and a short step of 4."""
+    import transformers
+
+    collated = []
+
+    class Counting(transformers.DataCollatorForSeq2Seq):
+        def __call__(self, features, *args, **kwargs):
+            collated.append(len(features))
+            return super().__call__(features, *args, **kwargs)
+
+    monkeypatch.setattr(transformers, "DataCollatorForSeq2Seq", Counting)
+    folder, manifest = finetune(config(tiny, tmp_path / "a", prepared_cache, val_size=0, max_steps=None, epochs=2.0,
+                                       grad_accum=4, save_steps=10))
+    training = manifest["training"]
+    assert (training["global_step"], training["steps_per_epoch"]) == (4, 2)
+    assert training["examples_seen"] == sum(collated) == 24  # not 4 steps x 8
+    assert manifest["hyperparameters"]["effective_batch_size"] == 8
+    err = capsys.readouterr().err
+    assert "4 steps over 24 examples, loss first-2 mean" in err
+    command = next(line for line in err.splitlines() if line.startswith("evaluate it: "))
+    assert command.removeprefix("evaluate it: ") == bench_command(config(tiny, folder, prepared_cache), folder)
+
+
+def test_bench_command_evaluates_the_adapter(trained, tiny, prepared_cache, capsys, monkeypatch, fake_bench):
+    import shlex
+
+    folder, _ = trained
+    plain = bench_command(config(tiny, folder, prepared_cache), folder)
+    assert plain == f"llmrec bench --model {shlex.quote(str(tiny))} --adapter {shlex.quote(str(folder))} " \
+                    "--template p5-sft --task rating"
+    other = config(tiny, folder, prepared_cache, tasks=tuple(parse_task_list("rating,sequential")),
+                   dataset="movielens-100k", seed=7)
+    words = shlex.split(bench_command(other, folder))
+    assert words[:2] == ["llmrec", "bench"]
+    code, _, err = run_cli(capsys, monkeypatch, *words[1:])
+    assert code == 0, err
+    [bench] = fake_bench
+    assert (bench.model, bench.adapter, bench.template, bench.dataset, bench.seed) == \
+           (str(tiny), str(folder), "p5-sft", "movielens-100k", 7)
+    assert [t.name for t in bench.tasks] == ["rating", "sequential"]

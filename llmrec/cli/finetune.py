@@ -97,14 +97,17 @@ def run_finetune(ctx: typer.Context, options) -> None:
 
 
 def save_config(folder: Path, config, resolved: dict) -> None:
-    """config.yaml before training starts (an interrupted run resumes from it), unless the folder holds a run
-    with other settings: the trainer refuses that one, and its config.yaml must stay as it was."""
+    """config.yaml before training starts (an interrupted run resumes from it), unless the folder holds a
+    finished run (its config.yaml describes it) or a run with other settings: the trainer refuses that one,
+    and its config.yaml must stay as it was."""
     import json
 
     from llmrec.config import write_config
-    from llmrec.finetune import SETTINGS_FILE
+    from llmrec.finetune import MANIFEST, SETTINGS_FILE
     from llmrec.records import read_json
 
+    if (folder / MANIFEST).is_file():
+        return
     recorded = folder / SETTINGS_FILE
     if recorded.is_file():
         same = json.dumps(read_json(recorded), sort_keys=True, default=str) == \

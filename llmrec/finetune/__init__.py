@@ -17,12 +17,13 @@ from llmrec.finetune.examples import (IGNORE_INDEX, SFTExample, build_examples,
                                       encode_example, encode_examples, load_sft_template,
                                       training_samples)
 from llmrec.finetune.model import adapter_base_name, add_lora, check_target_modules, load_base_model, precision
-from llmrec.finetune.train import finetune, loss_summary, training_arguments, warmup
+from llmrec.finetune.train import (bench_command, examples_seen, finetune, finished_run, loss_line, loss_summary,
+                                   mean_window, training_arguments, warmup)
 
 __all__ = [
     "IGNORE_INDEX", "MANIFEST", "MANIFEST_FORMAT", "SETTINGS_FILE", "FinetuneConfig", "SFTExample",
-    "adapter_base_name", "add_lora", "build_examples", "check_options", "check_target_modules",
-    "default_output", "encode_example", "encode_examples", "finetune", "load_base_model", "load_sft_template",
-    "loss_summary", "parse_target_modules", "precision", "training_arguments", "training_samples",
-    "warmup",
+    "adapter_base_name", "add_lora", "bench_command", "build_examples", "check_options", "check_target_modules",
+    "default_output", "encode_example", "encode_examples", "examples_seen", "finetune", "finished_run",
+    "load_base_model", "load_sft_template", "loss_line", "loss_summary", "mean_window", "parse_target_modules",
+    "precision", "training_arguments", "training_samples", "warmup",
 ]

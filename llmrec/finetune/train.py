@@ -25,23 +25,38 @@ from llmrec.finetune.model import adapter_base_name, add_lora, check_target_modu
 # ---- output folder ---------------------------------------------------------------------------------
 
 
+def _check_resume_settings(folder: Path, config: FinetuneConfig) -> None:
+    """--resume continues only the run whose settings the folder records."""
+    settings_path = folder / SETTINGS_FILE
+    if not settings_path.exists():
+        return
+    recorded, current = read_json(settings_path), config.settings()
+    same = lambda k: json.dumps(recorded.get(k), default=str) == json.dumps(current.get(k), default=str)  # noqa: E731
+    changed = sorted(k for k in set(recorded) | set(current) if not same(k))
+    if changed:
+        raise LLMRecError(f"{settings_path}: --resume with other settings ({', '.join(changed)}); "
+                          "use the same options or another --output")
+
+
+def finished_run(folder: Path, config: FinetuneConfig) -> dict[str, Any] | None:
+    """With --resume, the manifest of a run that already finished in `folder` (same settings), else None."""
+    if not (config.resume and (folder / MANIFEST).is_file()):
+        return None
+    _check_resume_settings(folder, config)
+    return read_json(folder / MANIFEST)
+
+
 def _prepare_output(folder: Path, config: FinetuneConfig) -> str | None:
     """Check the folder against --resume; returns the checkpoint to resume from (or None)."""
     checkpoints = sorted(folder.glob("checkpoint-*")) if folder.is_dir() else []
-    settings_path = folder / SETTINGS_FILE
     if not config.resume:
         if checkpoints or (folder / MANIFEST).exists() or (folder / "adapter_config.json").exists():
             raise LLMRecError(f"{folder}: already holds a finetuning run; pass --resume to continue it, "
                               "or choose another --output")
-    elif settings_path.exists():
-        recorded, current = read_json(settings_path), config.settings()
-        same = lambda k: json.dumps(recorded.get(k), default=str) == json.dumps(current.get(k), default=str)  # noqa: E731
-        changed = sorted(k for k in set(recorded) | set(current) if not same(k))
-        if changed:
-            raise LLMRecError(f"{settings_path}: --resume with other settings ({', '.join(changed)}); "
-                              "use the same options or another --output")
+    else:
+        _check_resume_settings(folder, config)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(settings_path, config.settings())
+    write_json(folder / SETTINGS_FILE, config.settings())
     if not config.resume:
         return None
     from transformers.trainer_utils import get_last_checkpoint
@@ -117,23 +132,73 @@ def training_arguments(config: FinetuneConfig, folder: Path, n_train: int, has_v
     )
 
 
+def mean_window(n_steps: int) -> int:
+    """Steps averaged at each end of the loss curve: up to 10, and never overlapping (one step: itself)."""
+    return max(1, min(10, n_steps // 2)) if n_steps else 0
+
+
 def loss_summary(log_history: list[dict]) -> dict[str, Any]:
     steps = [{"step": e["step"], "loss": e["loss"]} for e in log_history if "loss" in e and "step" in e]
     evals = [{"step": e["step"], "eval_loss": e["eval_loss"]} for e in log_history if "eval_loss" in e]
     losses = [e["loss"] for e in steps]
+    window = mean_window(len(losses))
 
     def mean(values):
         return sum(values) / len(values) if values else None
 
     final = next((e for e in reversed(log_history) if "train_loss" in e), {})
     return {
-        "first10_mean": mean(losses[:10]),
-        "last10_mean": mean(losses[-10:]),
+        "mean_window": window,
+        "first_mean": mean(losses[:window]),
+        "last_mean": mean(losses[len(losses) - window:]),
         "train_loss": final.get("train_loss"),
         "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
         "train": steps,
         "eval": evals,
     }
+
+
+def loss_line(losses: dict[str, Any]) -> str:
+    """The training loss curve in a few words that fit the run's length."""
+    steps, window = losses["train"], losses["mean_window"]
+    if not steps:
+        return "no training loss logged"
+    if len(steps) == 1:
+        return f"loss {steps[0]['loss']:.4f} (one step)"
+    if window == 1:
+        first, last = steps[0], steps[-1]
+        return f"loss step {first['step']} {first['loss']:.4f} -> step {last['step']} {last['loss']:.4f}"
+    return f"loss first-{window} mean {losses['first_mean']:.4f} -> last-{window} mean {losses['last_mean']:.4f}"
+
+
+def examples_seen(n_train: int, steps: int, batch_size: int, grad_accum: int, world: int = 1) -> tuple[int, int]:
+    """(training examples the optimizer steps saw, optimizer steps per epoch), as the Trainer batches them.
+
+    Nothing is dropped: each epoch's last optimizer step takes the micro-batches left over (fewer than
+    grad_accum) and the epoch's last micro-batch the examples left over, so an epoch is
+    ceil(ceil(n / batch) / grad_accum) steps over exactly n examples. Exact for one process; with several
+    (`accelerate launch`), each is counted as holding ceil(n / world) examples, an estimate: the sharding
+    repeats a few examples to even out the processes' batches.
+    """
+    per_process = math.ceil(n_train / world)
+    per_epoch = math.ceil(math.ceil(per_process / batch_size) / grad_accum)
+    full_epochs, partial = divmod(steps, per_epoch)
+    # partial < per_epoch: those steps come before the epoch's short last one, so they are full
+    return world * (full_epochs * per_process + partial * grad_accum * batch_size), per_epoch
+
+
+def bench_command(config: FinetuneConfig, folder: Path) -> str:
+    """The `llmrec bench` call that evaluates the adapter on the test split of the data it was trained for."""
+    import shlex
+
+    words = ["llmrec", "bench", "--model", config.model, "--adapter", str(folder), "--template", config.template,
+             "--task", ",".join(t.name for t in config.tasks)]
+    defaults = FinetuneConfig(model="", tasks=())
+    for option, value, default in (("--dataset", config.dataset, None), ("--seed", config.seed, defaults.seed),
+                                   ("--candidates", config.candidates, defaults.candidates)):
+        if value != default:  # the same data preparation as training (bench's defaults match these)
+            words += [option, str(value)]
+    return shlex.join(words)
 
 
 def finetune(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
@@ -157,6 +222,11 @@ def _train(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
     if is_api_alias(config.model):
         raise LLMRecError(f"--model {config.model} is an API model; finetuning needs open weights")
     folder = Path(config.output) if config.output else default_output(config)
+    done = finished_run(folder, config)
+    if done is not None:
+        log(f"{folder}: the run already finished ({done['training']['global_step']} steps); nothing to do")
+        log(f"evaluate it: {bench_command(config, folder)}")
+        return folder, done
     resume_from = _prepare_output(folder, config)
 
     from llmrec.data import prepare_for_run
@@ -224,6 +294,8 @@ def _train(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
     from llmrec.records import hardware, library_versions
 
     losses = loss_summary(trainer.state.log_history)
+    seen, steps_per_epoch = examples_seen(len(train_rows), trainer.state.global_step, config.batch_size,
+                                          config.grad_accum, args.world_size)
     manifest = {
         "format": MANIFEST_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -255,7 +327,7 @@ def _train(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
             "validation_status": val_counts,
         },
         "training": {"global_step": trainer.state.global_step, "epochs": trainer.state.epoch,
-                     "resumed_from": resume_from},
+                     "steps_per_epoch": steps_per_epoch, "examples_seen": seen, "resumed_from": resume_from},
         "losses": losses,
         "tokenizer_saved": tokenizer_changed,
         "library_versions": library_versions(),
@@ -263,8 +335,8 @@ def _train(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
     write_json(folder / MANIFEST, manifest)
-    first, last = losses["first10_mean"], losses["last10_mean"]
-    log(f"done in {manifest['wall_time_s']:.0f}s: {trainer.state.global_step} steps, loss first-10 mean "
-        f"{first:.4f} -> last-10 mean {last:.4f}"
+    log(f"done in {manifest['wall_time_s']:.0f}s: {trainer.state.global_step} steps over {seen} examples, "
+        + loss_line(losses)
         + (f", validation loss {losses['final_eval_loss']:.4f}" if losses["final_eval_loss"] is not None else ""))
+    log(f"evaluate it: {bench_command(config, folder)}")
     return folder, manifest
