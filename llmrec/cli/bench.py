@@ -76,8 +76,8 @@ def bench(
     timeout: float = typer.Option(60.0, rich_help_panel=MODEL, help="Seconds per API request (openai)."),
     max_retries: int = typer.Option(6, min=0, rich_help_panel=MODEL,
                                     help="Retries of a failed API request (openai)."),
-    output: Path = typer.Option(Path("results/runs"), rich_help_panel=OUTPUT, help="Folder that holds run "
-                                "folders."),
+    output: Optional[Path] = typer.Option(None, rich_help_panel=OUTPUT, show_default=False, help="Folder that holds "
+                                          "run folders [default: results/runs, or $LLMREC_HOME/results/runs]."),
     fresh: bool = typer.Option(False, rich_help_panel=OUTPUT, help="Start over instead of resuming recorded "
                                "samples."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
@@ -92,6 +92,7 @@ def run_bench(ctx: typer.Context, options) -> None:
     from llmrec.config import resolved_options
     from llmrec.recommenders import parse_model_args
     from llmrec.evaluation.runner import Bench, BenchConfig, predictor_class
+    from llmrec.home import runs_dir
     from llmrec.tasks import parse_task_list
 
     o = options.namespace()
@@ -115,7 +116,7 @@ def run_bench(ctx: typer.Context, options) -> None:
                              concurrency=o.concurrency, tensor_parallel_size=o.tensor_parallel_size,
                              max_new_tokens=o.max_new_tokens, temperature=o.temperature, device=o.device,
                              dtype=o.dtype, timeout=o.timeout, max_retries=o.max_retries, kcore=o.kcore,
-                             output=o.output, fresh=o.fresh, resolved=resolved,
+                             output=o.output or runs_dir(), fresh=o.fresh, resolved=resolved,
                              model_args=parse_model_args(o.model_args) if o.model_args else None)
         runner = Bench(config)
         metrics = runner.run()

@@ -27,9 +27,10 @@ FRAMES = ("items", "interactions", "ratings", "reviews")
 
 
 def default_cache_dir() -> Path:
-    """$LLMREC_DATA_DIR/prepared if set, else data/prepared under the current directory."""
-    root = os.environ.get("LLMREC_DATA_DIR")
-    return Path(root) / "prepared" if root else Path("data/prepared")
+    """prepared/ in llmrec.home.data_dir(): $LLMREC_DATA_DIR, else $LLMREC_HOME/data, else ./data."""
+    from llmrec.home import data_dir
+
+    return data_dir() / "prepared"
 
 
 def safe_name(name: str) -> str:
@@ -65,10 +66,9 @@ class SourceHashes:
     def save(self) -> None:
         if not self.changed:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.table, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        from llmrec.files import write_text
+
+        write_text(self.path, json.dumps(self.table, indent=1, sort_keys=True))
         self.changed = False
 
 

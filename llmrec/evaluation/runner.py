@@ -16,6 +16,7 @@ from typing import Any
 from llmrec import __version__
 from llmrec.console import log, progress
 from llmrec.errors import LLMRecError
+from llmrec.home import runs_dir
 from llmrec.evaluation.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer,
                                           adapter_template, make_predictor, predictor_class, template_shots)
 from llmrec.protocol import sample_ids_sha256
@@ -57,7 +58,7 @@ class BenchConfig:
     max_retries: int = 6  # retries of a failed API request (openai backend)
     kcore: int = 5  # raw Amazon dumps: users and items with fewer interactions are filtered out
     model_args: dict | None = None  # a recommender's options (its hyperparameters), e.g. {"k": 50}
-    output: Path = Path("results/runs")
+    output: Path = field(default_factory=runs_dir)
     fresh: bool = False
     data_dir: Path | None = None
     chunk: int = field(default=32, repr=False)  # samples per model call; recorded after each chunk
