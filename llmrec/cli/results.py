@@ -15,7 +15,7 @@ def report(
     results: list[Path] = typer.Argument(None, help="Run folders or metrics.json files (default: results/runs)."),
     task: Optional[str] = typer.Option(None, "--task", "-t", help="Comma-separated tasks to show (default: all)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Comma-separated models to show, by recorded "
-                                        "name or row label (default: all)."),
+                                        "name or short label (default: all)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Comma-separated datasets to show "
                                           "(default: all)."),
     format: str = typer.Option("md", "--format", "-f", rich_help_panel=OUTPUT,
