@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -21,7 +23,9 @@ from llmrec.reporting.report import (
     render_report,
 )
 from llmrec.reporting.facts import QUALITY_ORDER, VALIDITY_ORDER, ordered
+from llmrec.protocol import PROTOCOL_KEYS
 from llmrec.reporting.groups import Report, group_runs, run_colors
+from llmrec.reporting.select import label_runs, select_runs
 
 SAMPLE_IDS = "5e" * 32
 
@@ -466,7 +470,7 @@ def test_html_escapes_labels(tmp_path: Path):
 
 
 def test_render_rejects_unknown_format_and_no_runs(runs_dir: Path):
-    with pytest.raises(LLMRecError, match="expected md or html"):
+    with pytest.raises(LLMRecError, match=r"--format: unknown report format 'pdf' \(expected one of: md, html, csv, json\)"):
         render_report(load_runs([runs_dir]), "pdf")
     with pytest.raises(LLMRecError, match="no runs"):
         render_report([], "md")
@@ -488,3 +492,106 @@ def test_paired_comparisons_pair_each_block_top_row_with_the_others(tmp_path, pr
     samples.unlink()
     text = render_report(load_runs([tmp_path / "runs"]), "html")
     assert "Paired comparisons" in text and "not paired:" in text
+
+
+# ---------------------------------------------------------------- filters, labels, exports
+
+
+@pytest.fixture
+def run_report(capsys, monkeypatch):
+    """`llmrec report ARGS` in this process, as `python -m llmrec` runs it: (exit code, stdout, stderr)."""
+    import sys
+
+    from llmrec.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["llmrec", "report", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code or 0
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_filters_keep_the_matching_runs_and_tasks(runs_dir: Path, run_report):
+    write_run(runs_dir, "mf__c", "mf", {"rating": ({"rmse": metric(0.95, 0.02)}, CLASSIC | {"dataset": "beauty"})})
+    code, out, _ = run_report(str(runs_dir), "--task", "rating", "--model", "smollm2, mf")
+    assert code == 0
+    assert "## direct" not in out and "## rating · movielens-100k" in out and "## rating · beauty" in out
+    assert labels_of(tables(section(out, "rating · movielens-100k"))[0]) == ["smollm2"]  # popularity filtered out
+    code, out, _ = run_report(str(runs_dir), "--dataset", "beauty", "--format", "json")
+    assert code == 0 and {(r["run_id"], r["task"]) for r in json.loads(out)} == {("mf__c", "rating")}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "ratng"], "error: --task ratng: no run has it; did you mean rating? (the runs have: direct, rating)"),
+    (["--model", "smollm"], "error: --model smollm: no run has it; did you mean smollm2? "
+                            "(the runs have: popularity, smollm2)"),
+    (["--dataset", "beauty"], "error: --dataset beauty: no run has it (the runs have: movielens-100k)"),
+])  # fmt: skip
+def test_a_filter_that_matches_no_run_is_one_line_naming_what_exists(runs_dir: Path, run_report, args, message):
+    code, out, err = run_report(str(runs_dir), *args)
+    assert (code, out, err.strip()) == (2, "", message)
+
+
+def test_filters_that_match_only_apart_are_refused(runs_dir: Path, run_report):
+    write_run(runs_dir, "mf__c", "mf", {"rating": ({"rmse": metric(0.95, 0.02)}, CLASSIC)})
+    code, _, err = run_report(str(runs_dir), "--task", "direct", "--model", "mf")
+    assert code == 2 and err.strip() == ("error: --task direct --model mf: no run matches these filters together "
+                                         "(each matches some run on its own)")
+
+
+def test_rows_show_a_local_folder_by_its_last_part_and_hub_ids_whole(tmp_path: Path):
+    write_run(tmp_path, "smol-dpo__1111111111", "/models/ckpt/smol-dpo/", {"direct": (ranking_metrics(0.3), {})})
+    write_run(tmp_path, "SmolLM2__2222222222", "HuggingFaceTB/SmolLM2-135M-Instruct",
+              {"direct": (ranking_metrics(0.2), {})})
+    runs = load_runs([tmp_path])
+    direct = section(render_report(runs, "md"), "direct · movielens-100k")
+    assert labels_of(tables(direct)[0]) == ["smol-dpo", "HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert "/models/ckpt/smol-dpo/" in render_report(runs, "md")  # the run list keeps the full name
+    # a run's short label selects it, as its recorded name does
+    assert [r["run_id"] for r in select_runs(runs, models=["smol-dpo"])] == ["smol-dpo__1111111111"]
+    assert [r["run_id"] for r in select_runs(runs, models=["/models/ckpt/smol-dpo/"])] == ["smol-dpo__1111111111"]
+
+
+def test_different_models_with_one_folder_name_get_the_run_id_suffix(tmp_path: Path):
+    write_run(tmp_path, "checkpoint__aaaa000001", "./runs/a/checkpoint", {"direct": (ranking_metrics(0.3), {})})
+    write_run(tmp_path, "checkpoint__bbbb000002", "./runs/b/checkpoint", {"direct": (ranking_metrics(0.2), {})})
+    write_run(tmp_path, "smollm2__cccc000003", "smollm2", {"direct": (ranking_metrics(0.1), {})})
+    md = render_report(load_runs([tmp_path]), "md")
+    assert labels_of(tables(section(md, "direct · movielens-100k"))[0]) == [
+        "checkpoint (aaaa000001)", "checkpoint (bbbb000002)", "smollm2"]
+    assert label_runs([{"model": "models/x/m", "run_id": "m__1"}, {"model": "m", "run_id": "m__2"}])[0]["label"] == \
+        "m (1)"  # a hub-style alias and a folder of that name are two models too
+
+
+def test_csv_has_one_row_per_run_task_and_metric_with_ci_and_protocol(runs_dir: Path):
+    runs = load_runs([runs_dir])
+    rows = list(csv.DictReader(io.StringIO(render_report(runs, "csv"))))
+    expected = sum(len(e["metrics"]) for r in runs for e in r["tasks"].values())
+    assert len(rows) == expected == 2 * 10 + 3 + 3
+    assert list(rows[0])[:8] == ["run_id", "model", "label", "task", "metric", "value", "ci_lo", "ci_hi"]
+    assert set(PROTOCOL_KEYS) <= set(rows[0])
+    hr10 = next(r for r in rows if (r["run_id"], r["task"], r["metric"]) == ("smol__b", "direct", "hr@10"))
+    assert (float(hr10["value"]), float(hr10["ci_lo"]), float(hr10["ci_hi"])) == pytest.approx((0.12, 0.095, 0.145))
+    assert (hr10["seed"], hr10["candidates"], hr10["sample_ids_sha256"], hr10["dataset"]) == (
+        "2023", "100", SAMPLE_IDS, "movielens-100k")
+    coverage = next(r for r in rows if r["metric"] == "coverage")
+    assert (coverage["value"], coverage["ci_lo"], coverage["ci_hi"]) == ("1.0", "", "")  # no CI: empty cells
+
+
+def test_json_holds_the_csv_records_as_a_list(runs_dir: Path, tmp_path: Path, run_report):
+    runs = load_runs([runs_dir])
+    records = json.loads(render_report(runs, "json"))
+    rows = list(csv.DictReader(io.StringIO(render_report(runs, "csv"))))
+    assert isinstance(records, list) and len(records) == len(rows)
+    assert [(r["run_id"], r["task"], r["metric"]) for r in records] == [
+        (r["run_id"], r["task"], r["metric"]) for r in rows]
+    coverage = next(r for r in records if r["metric"] == "coverage")
+    assert (coverage["value"], coverage["ci_lo"], coverage["ci_hi"], coverage["seed"]) == (1.0, None, None, 2023)
+    code, _, err = run_report(str(runs_dir), "--format", "json", "-o", str(tmp_path / "r.json"))
+    assert code == 0 and json.loads((tmp_path / "r.json").read_text()) == records

@@ -13,16 +13,25 @@ from llmrec.errors import LLMRecError
 
 def report(
     results: list[Path] = typer.Argument(None, help="Run folders or metrics.json files (default: results/runs)."),
-    format: str = typer.Option("md", "--format", "-f", rich_help_panel=OUTPUT, help="md or html."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="Comma-separated tasks to show (default: all)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Comma-separated models to show, by recorded "
+                                        "name or short label (default: all)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Comma-separated datasets to show "
+                                          "(default: all)."),
+    format: str = typer.Option("md", "--format", "-f", rich_help_panel=OUTPUT,
+                               help="md, html, csv (one row per run x task x metric) or json (the same records)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", rich_help_panel=OUTPUT,
                                           help="Write to a file instead of stdout."),
 ):
-    """Leaderboards per task and dataset from recorded runs."""
-    from llmrec.reporting.report import load_runs, render_report
+    """Leaderboards per task and dataset from recorded runs, or their metrics as CSV or JSON records."""
+    from llmrec.reporting.report import FORMATS, load_runs, render_report
+    from llmrec.reporting.select import select_runs, split_list
 
-    if format not in ("md", "html"):
-        raise LLMRecError(f"--format: expected md or html, got '{format}'")
-    text = render_report(load_runs(results or [Path("results/runs")]), format)
+    if format not in FORMATS:
+        raise LLMRecError(f"--format: {FORMATS.unknown(format)}")  # before reading any run
+    runs = select_runs(load_runs(results or [Path("results/runs")]), split_list(task), split_list(model),
+                       split_list(dataset))
+    text = render_report(runs, format)
     if output:
         from llmrec.records import write_text
 

@@ -36,7 +36,8 @@ class Row:
         self.run_id: str = run["run_id"]
         self.entry: dict = run["tasks"][task]
         self.metrics: dict[str, dict] = self.entry["metrics"]
-        self.label = run["model"] + (f" · {run['label_extra']}" if run.get("label_extra") else "")
+        # llmrec.reporting.select.label_runs sets "label"; runs given straight to a Report show the model
+        self.label = run.get("label") or run["model"] + (f" · {run['label_extra']}" if run.get("label_extra") else "")
 
     def value(self, metric: str) -> float | None:
         m = self.metrics.get(metric)

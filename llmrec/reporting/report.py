@@ -1,4 +1,5 @@
-"""Leaderboards from run records: one table per (task, dataset), as Markdown or one HTML file.
+"""Leaderboards from run records: one table per (task, dataset), as Markdown or one HTML file; or the
+records flat, as CSV or JSON (llmrec.reporting.export).
 
 A run folder (written by `llmrec bench`) holds `metrics.json`; this module reads it, checks its
 shape, and renders the report's sections in order: the leaderboards (rows split into blocks of one
@@ -19,7 +20,10 @@ from llmrec.files import read_json
 from llmrec.records import MANIFEST_FILE, METRICS_FILE
 from llmrec.reporting.facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
 from llmrec.reporting import html as report_html, paired as report_paired
+from llmrec.registry import Registry
+from llmrec.reporting import export
 from llmrec.reporting.groups import Block, Cell, Group, Report, block_caption
+from llmrec.reporting.select import label_runs
 
 RUNS_DIR = Path("results/runs")
 FORMAT_VERSION = 1
@@ -161,14 +165,21 @@ class Section:
 
 
 def render_report(runs: list[dict], fmt: str = "md") -> str:
-    """The report of `runs` as Markdown ("md") or one self-contained HTML page ("html")."""
-    if fmt not in ("md", "html"):
-        raise LLMRecError(f"--format: expected md or html, got {fmt!r}")
+    """The report of `runs` in one of FORMATS: Markdown, one self-contained HTML page, CSV or JSON records."""
+    if fmt not in FORMATS:
+        raise LLMRecError(f"--format: {FORMATS.unknown(fmt)}")
     if not runs:
         raise LLMRecError("no runs to report (expected at least one run folder)")
+    return FORMATS.get(fmt)(label_runs(runs))
+
+
+def markdown_report(runs: list[dict]) -> str:
     report = Report(runs)
-    if fmt == "md":
-        return "\n".join([_markdown_intro(report), *(s.markdown(report) for s in SECTIONS)])
+    return "\n".join([_markdown_intro(report), *(s.markdown(report) for s in SECTIONS)])
+
+
+def html_report(runs: list[dict]) -> str:
+    report = Report(runs)
     return report_html.page(report, [s.html(report) for s in SECTIONS])
 
 
@@ -239,3 +250,10 @@ SECTIONS: list[Section] = [
     Section(report_paired.markdown, report_paired.html),
     Section(markdown_runs, report_html.run_list),
 ]
+
+# The formats `llmrec report --format` writes: a new one is one more entry.
+FORMATS: Registry[Callable[[list[dict]], str]] = Registry("report format")
+FORMATS.add("md", markdown_report, "Markdown leaderboards")
+FORMATS.add("html", html_report, "one self-contained HTML page with tables and plots")
+FORMATS.add("csv", export.csv_text, "one row per run x task x metric: value, ci_lo, ci_hi and the protocol keys")
+FORMATS.add("json", export.json_text, "the CSV's records as a JSON list")
