@@ -12,7 +12,8 @@ from llmrec.errors import LLMRecError
 
 
 def report(
-    results: list[Path] = typer.Argument(None, help="Run folders or metrics.json files (default: results/runs)."),
+    results: list[Path] = typer.Argument(None, help="Run folders or metrics.json files (default: results/runs, or "
+                                  "$LLMREC_HOME/results/runs)."),
     task: Optional[str] = typer.Option(None, "--task", "-t", help="Comma-separated tasks to show (default: all)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Comma-separated models to show, by recorded "
                                         "name or short label (default: all)."),
@@ -24,12 +25,13 @@ def report(
                                           help="Write to a file instead of stdout."),
 ):
     """Leaderboards per task and dataset from recorded runs, or their metrics as CSV or JSON records."""
+    from llmrec.home import runs_dir
     from llmrec.reporting.report import FORMATS, load_runs, render_report
     from llmrec.reporting.select import select_runs, split_list
 
     if format not in FORMATS:
         raise LLMRecError(f"--format: {FORMATS.unknown(format)}")  # before reading any run
-    runs = select_runs(load_runs(results or [Path("results/runs")]), split_list(task), split_list(model),
+    runs = select_runs(load_runs(results or [runs_dir()]), split_list(task), split_list(model),
                        split_list(dataset))
     text = render_report(runs, format)
     if output:

@@ -16,7 +16,6 @@ from llmrec.files import write_bytes
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS
 from llmrec.reporting.report import (
     METRICS_FILE,
-    RUNS_DIR,
     is_percent_scale,
     load_run,
     lower_is_better,
@@ -130,8 +129,12 @@ def _outside_ci_on_bad_side(metric: str, value: float, ci: list[float] | None) -
     return value > ci[1] if lower_is_better(metric) else value < ci[0]
 
 
-def find_current(baseline: dict | None, runs_dir: Path = RUNS_DIR) -> Path:
+def find_current(baseline: dict | None, runs_dir: Path | None = None) -> Path:
     """The most recently written run of the baseline's model whose tasks (and datasets) cover the baseline's."""
+    if runs_dir is None:
+        from llmrec.home import runs_dir as default_runs
+
+        runs_dir = default_runs()
     files = sorted(runs_dir.rglob(METRICS_FILE), key=lambda f: f.stat().st_mtime, reverse=True)
     if not files:
         raise LLMRecError(f"{runs_dir}: no runs found (run `llmrec bench` first, or pass --current)")

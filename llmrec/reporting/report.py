@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from llmrec.errors import LLMRecError
 from llmrec.files import read_json
+from llmrec.home import runs_dir
 from llmrec.records import MANIFEST_FILE, METRICS_FILE
 from llmrec.reporting.facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
 from llmrec.reporting import html as report_html, paired as report_paired
@@ -25,10 +26,9 @@ from llmrec.reporting import export
 from llmrec.reporting.groups import Block, Cell, Group, Report, block_caption
 from llmrec.reporting.select import label_runs
 
-RUNS_DIR = Path("results/runs")
 FORMAT_VERSION = 1
 # llmrec.reporting.summary and llmrec.reporting.check read these from here.
-__all__ = ["METRICS_FILE", "RUNS_DIR", "format_half_ci", "format_value", "is_percent_scale", "load_run", "load_runs",
+__all__ = ["METRICS_FILE", "format_half_ci", "format_value", "is_percent_scale", "load_run", "load_runs",
            "lower_is_better", "render_report"]
 
 
@@ -38,11 +38,11 @@ __all__ = ["METRICS_FILE", "RUNS_DIR", "format_half_ci", "format_value", "is_per
 def load_runs(paths: list[Path]) -> list[dict]:
     """Read runs from run folders, metrics.json files, or parent folders of runs.
 
-    With no paths, every run under results/runs is read. Runs come back oldest first; each is
+    With no paths, every run under llmrec.home.runs_dir() is read. Runs come back oldest first; each is
     the metrics.json content plus "path" (the file it came from) and "label_extra" (the adapter's
     folder name, from metrics.json or the manifest, when the run used one).
     """
-    paths = list(paths) or [RUNS_DIR]
+    paths = list(paths) or [runs_dir()]
     files: list[Path] = []
     for path in paths:
         files.extend(_metrics_files(Path(path)))
