@@ -500,21 +500,9 @@ def test_paired_comparisons_pair_each_block_top_row_with_the_others(tmp_path, pr
 @pytest.fixture
 def run_report(capsys, monkeypatch):
     """`llmrec report ARGS` in this process, as `python -m llmrec` runs it: (exit code, stdout, stderr)."""
-    import sys
+    from test_cli import run_cli
 
-    from llmrec.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["llmrec", "report", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = e.code or 0
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return lambda *args: run_cli(capsys, monkeypatch, "report", *args)
 
 
 def test_filters_keep_the_matching_runs_and_tasks(runs_dir: Path, run_report):
