@@ -53,12 +53,10 @@ def make_predictor(config) -> "LLMPredictor | RecommenderPredictor":
 
 
 class LLMPredictor:
-    chunk = 32  # samples per backend call (the runner records after each)
-
     def __init__(self, config):
         self.config = config
         self.backend = None
-        self.chunk = config.chunk
+        self.chunk = config.chunk  # samples per backend call (the runner records after each)
 
     @staticmethod
     def can_do(model: str, task: Task) -> bool:
@@ -68,9 +66,6 @@ class LLMPredictor:
     def refuses(model: str) -> tuple[str, ...]:
         """The options this model does not take (given one, the command line refuses it)."""
         return RECOMMENDER_OPTIONS
-
-    def does(self, task: Task) -> bool:
-        return True
 
     def settings(self) -> dict:
         return _settings(self.config, self.refuses(self.config.model))
@@ -194,9 +189,6 @@ class RecommenderPredictor:
 
         return LLM_OPTIONS + (() if RECOMMENDERS.get(model).uses_device else ("device",))
 
-    def does(self, task: Task) -> bool:
-        return task.done_by(self.entry.value)
-
     def settings(self) -> dict:
         return _settings(self.config, self.refuses(self.config.model))
 
@@ -204,7 +196,7 @@ class RecommenderPredictor:
         if task.name not in self.models:
             from llmrec.recommenders import RECOMMENDERS, make_recommender
 
-            if not self.does(task):
+            if not self.can_do(self.config.model, task):
                 able = ", ".join(e.name for e in RECOMMENDERS.entries() if task.done_by(e.value))
                 raise LLMRecError(f"model '{self.entry.name}' does not do the {task.name} task (recommenders that "
                                   f"do: {able})")
