@@ -29,7 +29,10 @@ class progress:
         self.bar.start()
         return self.advance
 
-    def advance(self, n: int) -> None:
+    def advance(self, n: int, description: str | None = None) -> None:
+        """Move the bar on by `n`; `description` replaces the label (a trainer's epoch, loss, metric)."""
+        if description is not None:
+            self.bar.update(self.task, description=description)
         self.bar.advance(self.task, n)
         # A log file gets a plain line now and then (rich draws the bar there only at the end); at most
         # every LOG_EVERY_S, so fast classic models do not write a line per batch.

@@ -1,4 +1,4 @@
-"""Where llmrec keeps what it makes: prepared data and run folders.
+"""Where llmrec keeps what it makes: prepared data, run folders and trained recommenders.
 
 Relative to the current folder by default (`data/prepared`, `results/runs`), so a checkout keeps them
 together; `$LLMREC_HOME` puts both under one folder wherever llmrec runs (a pip-installed llmrec), and
@@ -25,3 +25,8 @@ def data_dir() -> Path:
 def runs_dir() -> Path:
     """$LLMREC_HOME/results/runs, else ./results/runs: where bench writes and report, check read."""
     return _home() / "results" / "runs"
+
+
+def trained_dir() -> Path:
+    """$LLMREC_HOME/results/trained, else ./results/trained: trained neural recommenders, named by content."""
+    return _home() / "results" / "trained"

@@ -23,7 +23,7 @@ def models():
     for row in list_models():
         typer.echo(f"{row['alias']:14} {row['backend']:7} {row['id']:45} {row.get('description', '')}")
     for e in RECOMMENDERS.entries():
-        typer.echo(f"{e.name:14} {'classic':7} {', '.join(tasks_done_by(e.name)):45} {e.description}")
+        typer.echo(f"{e.name:14} {e.value.kind:7} {', '.join(tasks_done_by(e.name)):45} {e.description}")
         if e.options:
             typer.echo(f"{'':14} {'':7} --model-args " + ", ".join(f"{k} ({v})" for k, v in e.options.items()))
     typer.echo("\nbackends (--backend):")

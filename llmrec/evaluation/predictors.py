@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from llmrec.errors import LLMRecError
+from llmrec.home import trained_dir
 from llmrec.records import read_json
 from llmrec.tasks import Asking, SampleOptions, Task
 from llmrec.tasks.base import RECOMMENDED
@@ -201,7 +202,10 @@ class RecommenderPredictor:
                 raise LLMRecError(f"model '{self.entry.name}' does not do the {task.name} task (recommenders that "
                                   f"do: {able})")
             c = self.config
-            self.models[task.name] = make_recommender(c.model, seed=c.seed, device=c.device, options=c.model_args)
+            model = make_recommender(c.model, seed=c.seed, device=c.device, options=c.model_args)
+            # --fresh trains again once: the tasks after the first reuse what it trained
+            model.use_cache(trained_dir(), reuse=not c.fresh or bool(self.models))
+            self.models[task.name] = model
         return self.models[task.name]
 
     def setup(self, task: Task) -> dict:
@@ -233,7 +237,7 @@ class RecommenderPredictor:
 
     def info(self, previous: dict) -> dict:
         earlier = (previous.get("model_info") or {}).get("fitted", {})
-        return {"classic": self.entry.name, "about": self.entry.description, "fitted": {**earlier, **self.fitted}}
+        return {"recommender": self.entry.name, "kind": self.entry.value.kind, "about": self.entry.description, "fitted": {**earlier, **self.fitted}}
 
     def tokens(self, previous: dict) -> dict | None:
         return previous.get("tokens")

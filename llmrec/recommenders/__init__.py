@@ -7,11 +7,10 @@ keyword arguments are its options (`--model-args`), and the tasks it does are th
 
 from __future__ import annotations
 
-import inspect
-
 from llmrec.errors import LLMRecError
 from llmrec.recommenders.base import Ranker, Recommender
 from llmrec.recommenders.classic import MODELS
+from llmrec.recommenders.neural import NEURAL_MODELS
 from llmrec.registry import Registry, suggestion
 
 RECOMMENDERS: Registry[type[Recommender]] = Registry("recommender")
@@ -19,16 +18,14 @@ RECOMMENDERS: Registry[type[Recommender]] = Registry("recommender")
 
 def options_of(cls: type[Recommender]) -> dict[str, str]:
     """The keyword arguments a recommender takes, with their defaults (seed and device come from bench)."""
-    params = inspect.signature(cls.__init__).parameters.values()
-    return {p.name: f"default {p.default!r}" for p in params
-            if p.name not in ("self", "seed", "device") and p.kind is p.POSITIONAL_OR_KEYWORD}
+    return cls.options()
 
 
 def add_recommender(cls: type[Recommender]) -> type[Recommender]:
     return RECOMMENDERS.add(cls.name, cls, cls.about, options_of(cls))
 
 
-for _cls in MODELS:
+for _cls in (*MODELS, *NEURAL_MODELS):
     add_recommender(_cls)
 
 

@@ -7,6 +7,7 @@ A recommender answers a task's `Query` with one of three methods, and does exact
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from pathlib import Path
 
@@ -29,12 +30,20 @@ class Recommender:
 
     name = ""
     about = ""
+    kind = "classic"  # listed by `llmrec models`: classic, or trained (a neural model fitted by the trainer)
     hyperparameter_names: tuple[str, ...] = ()  # attributes that shape the outputs (and __init__ arguments)
     uses_device = False  # computes on `device` (bench --device); the others run on the CPU and refuse it
 
     def __init__(self, seed: int = 2023, device: str = "cpu"):
         self.seed = seed
         self.device = device  # where a model that computes with torch runs; numpy models ignore it
+
+    @classmethod
+    def options(cls) -> dict[str, str]:
+        """The keyword arguments it takes (`--model-args`), with their defaults; seed and device come from bench."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        return {p.name: f"default {p.default!r}" for p in params
+                if p.name not in ("self", "seed", "device") and p.kind is p.POSITIONAL_OR_KEYWORD}
 
     def hyperparameters(self) -> dict:
         return {name: _jsonable(getattr(self, name)) for name in self.hyperparameter_names}
@@ -45,12 +54,19 @@ class Recommender:
     def fit(self, prepared) -> None:
         """Learn from `prepared` (keep only what predicting needs: the fit is saved)."""
 
+    def use_cache(self, folder: Path, reuse: bool) -> None:
+        """Where a model that trains long may keep its training by content (`reuse` False: train again)."""
+
+    def fitted_state(self) -> dict:
+        """What `save` keeps: the fitted attributes."""
+        return self.__dict__
+
     # -- a fitted model on disk: its state next to the name and hyperparameters that made it
     def save(self, path: Path) -> None:
         from llmrec.files import write_bytes
 
         state = {"format": SAVE_FORMAT, "name": self.name, "hyperparameters": self.hyperparameters(),
-                 "state": self.__dict__}
+                 "state": self.fitted_state()}
         write_bytes(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load(self, path: Path) -> bool:
