@@ -17,4 +17,14 @@ class SASRec(NeuralRecommender):
     choices = {"loss": ("ce", "bce")}
 
 
-NEURAL_MODELS = (SASRec,)
+class AttenMixer(NeuralRecommender):
+    # the authors' code (Peiyance/Atten-Mixer-torch): hidden 256, 8 heads, 7 levels, L_4 pooling, scale 16,
+    # dropout 0.1, L2 1e-5, batch 100, lr 1e-3; sessions are each user's last 50 items (max_length)
+    name, network_module = "atten-mixer", "attenmixer"
+    about = ("multi-level attention readout over the last l items, no GNN (Zhang et al. 2023); "
+             "sessions: the last max_length items; loss ce over the catalogue")
+    own = {"hidden": 256, "max_length": 50, "dropout": 0.1, "weight_decay": 1e-5, "batch_size": 100,
+           "levels": 7, "heads": 8, "p": 4.0, "scale": 16.0}
+
+
+NEURAL_MODELS = (SASRec, AttenMixer)
