@@ -17,4 +17,15 @@ class SASRec(NeuralRecommender):
     choices = {"loss": ("ce", "bce")}
 
 
-NEURAL_MODELS = (SASRec,)
+class AttenMixer(NeuralRecommender):
+    # the authors' code (Peiyance/Atten-Mixer-torch): L_4 pooling, scale 16, dropout 0.1, L2 1e-5, batch 100,
+    # lr 1e-3; 3 levels as in the paper's overview (Fig. 4; the code defaults to 7). Hidden 64 and 4 heads (16
+    # per head) where the code has 256 and 8, for CPU training; sessions: each user's last 50 items
+    name, network_module = "atten-mixer", "attenmixer"
+    about = ("multi-level attention readout over the last l items, no GNN (Zhang et al. 2023); "
+             "sessions: the last max_length items; loss ce over the catalogue")
+    own = {"max_length": 50, "dropout": 0.1, "weight_decay": 1e-5, "batch_size": 100,
+           "levels": 3, "heads": 4, "p": 4.0, "scale": 16.0}
+
+
+NEURAL_MODELS = (SASRec, AttenMixer)
