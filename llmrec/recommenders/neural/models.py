@@ -6,7 +6,9 @@ Defaults follow each paper's (or its reference implementation's) MovieLens-1M se
 
 from __future__ import annotations
 
-from llmrec.recommenders.neural.base import NeuralRecommender
+import hashlib
+
+from llmrec.recommenders.neural.base import PACKAGE, NeuralRecommender
 
 
 class SASRec(NeuralRecommender):
@@ -17,4 +19,29 @@ class SASRec(NeuralRecommender):
     choices = {"loss": ("ce", "bce")}
 
 
-NEURAL_MODELS = (SASRec,)
+class ComiRecSA(NeuralRecommender):
+    # THUDM/ComiRec's setting: hidden 64, K = 4 interests, lr 1e-3, batch 128, no dropout; the window is the
+    # common 200 (the paper's 20-50 suit sparser data than MovieLens' long histories)
+    name, network_module = "comirec-sa", "comirec"
+    about = ("multi-interest self-attentive model (ComiRec-SA, Cen et al. 2020): K interests, the best one scores "
+             "an item; softmax over the catalogue")
+    own = {"interests": 4, "dropout": 0.0}
+
+
+class REMI(NeuralRecommender):
+    # Tokkiu/REMI's defaults on the ComiRec-SA backbone: 1280 uniform negatives, beta 1 (its Gowalla setting),
+    # lambda 100
+    name, network_module = "remi", "remi"
+    about = ("ComiRec-SA trained with interest-aware hard negatives and routing regularization (REMI, Xie et al. "
+             "2023)")
+    own = {"interests": 4, "dropout": 0.0, "negatives": 1280, "beta": 1.0, "rr_lambda": 100.0}
+    backbone = "comirec"  # networks/remi.py builds on networks/comirec.py
+
+    def code_hash(self) -> str:
+        """The shared key's code, and the backbone module, which the key does not hash by itself."""
+        digest = hashlib.sha256(super().code_hash().encode())
+        digest.update((PACKAGE / "networks" / f"{self.backbone}.py").read_bytes())
+        return digest.hexdigest()
+
+
+NEURAL_MODELS = (SASRec, ComiRecSA, REMI)
