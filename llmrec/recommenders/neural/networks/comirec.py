@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-TINY = 1e-300  # a float64 floor for empty prefixes (their interests are 0, never read)
+TINY = 1e-150  # a float64 floor for empty prefixes (their interests are 0, never read); its square is > 0
 
 
 class SelfAttentiveInterests(nn.Module):

@@ -64,7 +64,7 @@ def routing_variance(squares: torch.Tensor, count: torch.Tensor, hidden: int) ->
 def routing_regulariser(squares: torch.Tensor, count: torch.Tensor, at: torch.Tensor, hidden: int) -> torch.Tensor:
     """L_RR: ||diag(C)||^2 of each trained prefix (at: (B, L)), averaged over a sequence's prefixes, summed
     over the batch."""
-    per_prefix = (routing_variance(squares, count, hidden) ** 2).sum(-1) * at
+    per_prefix = torch.where(at, (routing_variance(squares, count, hidden) ** 2).sum(-1), 0)
     return (per_prefix.sum(1) / at.sum(1).clamp(min=1)).sum()
 
 
