@@ -20,21 +20,21 @@ class SASRec(NeuralRecommender):
 
 
 class ComiRecSA(NeuralRecommender):
-    # THUDM/ComiRec's setting: hidden 64, K = 4 interests, lr 1e-3, batch 128, no dropout; the window is the
-    # common 200 (the paper's 20-50 suit sparser data than MovieLens' long histories)
+    # THUDM/ComiRec's setting: hidden 64, K = 4 interests, lr 1e-3, batch 128, no dropout, its Taobao window
+    # of 50 items (20 for Amazon Books)
     name, network_module = "comirec-sa", "comirec"
     about = ("multi-interest self-attentive model (ComiRec-SA, Cen et al. 2020): K interests, the best one scores "
              "an item; softmax over the catalogue")
-    own = {"interests": 4, "dropout": 0.0}
+    own = {"interests": 4, "dropout": 0.0, "max_length": 50}
 
 
 class REMI(NeuralRecommender):
-    # Tokkiu/REMI's defaults on the ComiRec-SA backbone: 1280 uniform negatives, beta 1 (its Gowalla setting),
-    # lambda 100
+    # Tokkiu/REMI's defaults on the ComiRec-SA backbone (comirec-sa's settings): 1280 uniform negatives, beta 1
+    # (its Gowalla setting), lambda 100
     name, network_module = "remi", "remi"
     about = ("ComiRec-SA trained with interest-aware hard negatives and routing regularization (REMI, Xie et al. "
              "2023)")
-    own = {"interests": 4, "dropout": 0.0, "negatives": 1280, "beta": 1.0, "rr_lambda": 100.0}
+    own = {"interests": 4, "dropout": 0.0, "max_length": 50, "negatives": 1280, "beta": 1.0, "rr_lambda": 100.0}
     backbone = "comirec"  # networks/remi.py builds on networks/comirec.py
 
     def code_hash(self) -> str:

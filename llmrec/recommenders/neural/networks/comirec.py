@@ -18,7 +18,8 @@ Simplifications and choices:
   per step. Positions count from the first item of the window (as the reference code's left-aligned
   histories), so a prefix and a history of the same length see the same positions. A target needs at least
   one item before it, so a window's first item is never a target.
-- `dropout` (default 0: the paper has none) applies to the history's item embeddings.
+- `dropout` (default 0: the paper has none) applies to the history's item embeddings; the window is the
+  reference code's Taobao setting, 50 items.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ aligned with the target, scoring by the max over interests); REMI changes the tr
 
 Hyperparameters (the reference code's defaults: Tokkiu/REMI): `negatives` M = 1280 uniform negatives shared
 by the batch (all items when the catalogue is smaller), `beta` = 1 (the paper's Gowalla setting; Books 10,
-RetailRocket 0.1), `rr_lambda` = 100 (all three datasets), K = `interests` = 4.
+RetailRocket 0.1), `rr_lambda` = 100 (all three datasets), K = `interests` = 4, a window of 50 items.
 
 Simplifications and choices, beyond ComiRec-SA's (full one-pass training of every position, see comirec.py):
 - negatives are drawn without replacement and the target is masked out of them (no accidental hits); M in
