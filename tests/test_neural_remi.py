@@ -70,7 +70,8 @@ def reference_routing_penalty(routing: torch.Tensor, hidden: int) -> torch.Tenso
 def penalty(routing: torch.Tensor) -> torch.Tensor:
     n = routing.shape[-1]
     squares = (routing ** 2).sum(-1).unsqueeze(1)  # one prefix per sequence: (B, 1, K)
-    return routing_regulariser(squares, torch.full((len(routing), 1), n), torch.ones(len(routing), 1, dtype=torch.bool), HIDDEN)
+    one_prefix = torch.ones(len(routing), 1, dtype=torch.bool)
+    return routing_regulariser(squares, torch.full((len(routing), 1), n), one_prefix, HIDDEN)
 
 
 def test_routing_regularisation_is_zero_for_uniform_routing_and_largest_when_it_collapses():

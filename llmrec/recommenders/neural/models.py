@@ -29,8 +29,8 @@ class ComiRecSA(NeuralRecommender):
 
 
 class REMI(NeuralRecommender):
-    # Tokkiu/REMI's defaults on the ComiRec-SA backbone (comirec-sa's settings): 1280 uniform negatives, beta 1
-    # (its Gowalla setting), lambda 100
+    # Tokkiu/REMI on the ComiRec-SA backbone (comirec-sa's settings): 1280 uniform negatives, beta 1 and lambda 100
+    # (its README's command that reproduces the paper on Gowalla)
     name, network_module = "remi", "remi"
     about = ("ComiRec-SA trained with interest-aware hard negatives and routing regularization (REMI, Xie et al. "
              "2023)")

@@ -15,9 +15,10 @@ aligned with the target, scoring by the max over interests); REMI changes the tr
   squared variances of the routing rows (0 for uniform routing, largest when each row is one-hot).
 - L = L_IHN + lambda L_RR.
 
-Hyperparameters (the reference code's defaults: Tokkiu/REMI): `negatives` M = 1280 uniform negatives shared
-by the batch (all items when the catalogue is smaller), `beta` = 1 (the paper's Gowalla setting; Books 10,
-RetailRocket 0.1), `rr_lambda` = 100 (all three datasets), K = `interests` = 4, a window of 50 items.
+Hyperparameters (Tokkiu/REMI): `negatives` M = 1280 uniform negatives shared by the batch (its default; all
+items when the catalogue is smaller), `beta` = 1 and `rr_lambda` = 100 (its README's commands that reproduce
+the paper: beta 10 / 1 / 0.1 on Books / Gowalla / RetailRocket, lambda 100 on all three; the code's own
+defaults, 0, turn both off), K = `interests` = 4, a window of 50 items.
 
 Simplifications and choices, beyond ComiRec-SA's (full one-pass training of every position, see comirec.py):
 - negatives are drawn without replacement and the target is masked out of them (no accidental hits); M in
