@@ -19,7 +19,9 @@ from llmrec.types import Query
 
 SMALL = {"hidden": 32, "max_length": 8, "batch_size": 32, "epochs": 40, "patience": 8, "lr": 5e-3}
 NAMES = [cls.name for cls in NEURAL_MODELS]
-OWN_SMALL: dict[str, dict] = {}  # a model's own settings for these tests, where SMALL does not suit it
+OWN_SMALL: dict[str, dict] = {  # a model's own settings for these tests, where SMALL does not suit it
+    "comirec-sa": {"lr": 1e-2},
+}
 
 
 def small(name: str, folder, **options) -> NeuralRecommender:

@@ -60,6 +60,7 @@ class NeuralRecommender(Ranker):
 
     # -- what a model defines
     network_module = ""  # its module in networks/
+    network_imports: tuple[str, ...] = ()  # other modules of networks/ that it builds on (hashed in its key)
 
     def network(self, n_items: int, attributes: np.ndarray):
         """The torch module: `loss(batch) -> scalar` and `score(histories (B, L)) -> (B, n_items + 1)`.
@@ -95,7 +96,9 @@ class NeuralRecommender(Ranker):
     def code_hash(self) -> str:
         """The shared machinery, the network module and the model's own class: what shapes its training."""
         digest = hashlib.sha256()
-        for path in (*SHARED_CODE, PACKAGE / "networks" / f"{self.network_module}.py"):
+        for module in (self.network_module, *self.network_imports):
+            digest.update((PACKAGE / "networks" / f"{module}.py").read_bytes())
+        for path in SHARED_CODE:
             digest.update(path.read_bytes())
         digest.update(inspect.getsource(type(self)).encode())
         return digest.hexdigest()

@@ -28,4 +28,23 @@ class AttenMixer(NeuralRecommender):
            "levels": 3, "heads": 4, "p": 4.0, "scale": 16.0}
 
 
-NEURAL_MODELS = (SASRec, AttenMixer)
+class ComiRecSA(NeuralRecommender):
+    # THUDM/ComiRec's setting: hidden 64, K = 4 interests, lr 1e-3, batch 128, no dropout, its Taobao window
+    # of 50 items (20 for Amazon Books)
+    name, network_module = "comirec-sa", "comirec"
+    about = ("multi-interest self-attentive model (ComiRec-SA, Cen et al. 2020): K interests, the best one scores "
+             "an item; softmax over the catalogue")
+    own = {"interests": 4, "dropout": 0.0, "max_length": 50}
+
+
+class REMI(NeuralRecommender):
+    # Tokkiu/REMI on the ComiRec-SA backbone (comirec-sa's settings): 1280 uniform negatives, beta 1 and lambda 100
+    # (its README's command that reproduces the paper on Gowalla)
+    name, network_module = "remi", "remi"
+    about = ("ComiRec-SA trained with interest-aware hard negatives and routing regularization (REMI, Xie et al. "
+             "2023)")
+    own = {"interests": 4, "dropout": 0.0, "max_length": 50, "negatives": 1280, "beta": 1.0, "rr_lambda": 100.0}
+    network_imports = ("comirec",)  # networks/remi.py builds on networks/comirec.py
+
+
+NEURAL_MODELS = (SASRec, AttenMixer, ComiRecSA, REMI)
