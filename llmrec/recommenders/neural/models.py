@@ -17,4 +17,14 @@ class SASRec(NeuralRecommender):
     choices = {"loss": ("ce", "bce")}
 
 
-NEURAL_MODELS = (SASRec,)
+class DIFSR(NeuralRecommender):
+    # The paper's Beauty config (AIM-SE/DIF-SR): fusion gate, CE loss, linear attribute predictor, lambda 10;
+    # blocks and heads as sasrec here, so the two differ only in how side information is fused.
+    name, network_module = "dif-sr", "difsr"
+    about = ("decoupled side information fusion (Xie et al. 2022): item, position and category attention "
+             "fused per layer (gate, concat or sum), an auxiliary category predictor; loss ce")
+    own = {"blocks": 2, "heads": 1, "attribute_hidden": 64, "fusion": "gate", "lambda_attr": 10.0}
+    choices = {"fusion": ("gate", "concat", "sum")}
+
+
+NEURAL_MODELS = (SASRec, DIFSR)
