@@ -2,15 +2,16 @@
 
 A SASRec encoder (networks/layers.py) trained on three weighted objectives in one step:
 - next-item prediction (the recommendation loss): softmax cross-entropy over the catalogue at every position;
-- invariant contrastive learning (the paper's "mild augmentation" branch, section 3.2): two views of each
+- invariant contrastive learning (the paper's branch for "mild augmentations"): two views of each
   sequence by feature-level dropout masking of the embedded items (SimCSE-style: the same sequence through
   the encoder twice, each with its own dropout mask); each view's representation is the mean of the encoder's
   outputs over the last `contrast_window` non-padding positions, and InfoNCE over the batch (cosine / `temperature`,
   the other users of the batch as negatives) pulls the two views of a user together;
-- equivariant learning (the "invasive augmentation" branch, section 3.3): item substitution replaces a share
+- equivariant learning (the branch for "invasive augmentations"): item substitution replaces a share
   `substitute_share` of each sequence's items by other items, and a conditional discriminator predicts, at every
   position, whether the item there was replaced, conditioned on the original sequence's representation
-  (the encoder's last output, concatenated to each item of the substituted sequence and projected). The
+  (the encoder's last output, concatenated to each item of the substituted sequence and projected: the authors'
+  `cat` option; their ML-1M script adds each position's original output instead, `addall`). The
   discriminator shares the encoder's embedding and attention blocks (as the authors' code, `share_param=all`),
   so its binary cross-entropy shapes the encoder: the representation must tell an intact sequence from an altered
   one, i.e. it is sensitive (equivariant) to substitution while invariant to dropout masking.
@@ -23,9 +24,9 @@ temperature 0.05 of their model config; the encoder's are SASRec's.
 
 Simplified: the replacements are items drawn uniformly (the authors' `subs` option) instead of the items a
 jointly trained BERT4Rec generator proposes at masked positions (their default, with its own masked-item loss),
-so there is no generator and no generator loss; exactly max(1, round(share * length)) positions are replaced per
-sequence (the authors draw int(share * length) + 1); the discriminator is causal, like the encoder (their
-ML-1M script also runs it unidirectionally); and the discriminator does not add to the scores at inference.
+so there is no generator and no generator loss (weight 0.2 in their script); exactly max(1, round(share * length))
+positions are replaced per sequence (the authors draw int(share * length) + 1); the discriminator is causal, like
+the encoder (their ML-1M script also runs it unidirectionally); and it does not add to the scores at inference.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Network(nn.Module):
                  temperature, contrast_window, discriminator_weight, substitute_share, **training):
         super().__init__()
         if not 0 <= substitute_share <= 1:
-            raise LLMRecError(f"--model-args substitute_share: ecl-sr expects a share in [0, 1], got {substitute_share}")
+            raise LLMRecError(f"--model-args substitute_share: ecl-sr expects a share in [0, 1], "
+                              f"got {substitute_share}")
         if temperature <= 0:
             raise LLMRecError(f"--model-args temperature: ecl-sr expects a positive number, got {temperature}")
         self.n_items = n_items
