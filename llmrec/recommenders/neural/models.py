@@ -59,4 +59,13 @@ class DIFSR(NeuralRecommender):
     choices = {"fusion": ("gate", "concat", "sum")}
 
 
-NEURAL_MODELS = (SASRec, DIFSR, AttenMixer, ComiRecSA, REMI)
+class ECLSR(NeuralRecommender):
+    # SASRec's encoder and settings; the ECL terms as the authors' ML-1M script (Tokkiu/ECL, run_ml1m.sh)
+    name, network_module = "ecl-sr", "eclsr"
+    about = ("SASRec with equivariant contrastive learning (Zhou et al. 2023): InfoNCE between dropout views, "
+             "and a conditional discriminator of substituted items")
+    own = {"blocks": 2, "heads": 1, "contrast_weight": 0.001, "temperature": 0.05, "contrast_window": 20,
+           "discriminator_weight": 0.05, "substitute_share": 0.2}
+
+
+NEURAL_MODELS = (SASRec, DIFSR, ECLSR, AttenMixer, ComiRecSA, REMI)
