@@ -17,4 +17,15 @@ class SASRec(NeuralRecommender):
     choices = {"loss": ("ce", "bce")}
 
 
-NEURAL_MODELS = (SASRec,)
+class ACTSR(NeuralRecommender):
+    # SASRec's defaults; the calibrators' own: calibration = the share of the calibrated attention in each
+    # block (the reference code's combine_ratio 0.5), mask_weight = the weight of the attacker's budget
+    # ||1 - M|| (the initial value of the reference's trainable mask_loss_weight)
+    name, network_module = "ac-tsr", "actsr"
+    about = ("SASRec with attention calibration (Zhou et al. 2023): spatial (order, distance) and adversarial "
+             "calibrators; loss ce over the catalogue, or bce")
+    own = {"blocks": 2, "heads": 1, "loss": "ce", "calibration": 0.5, "mask_weight": 0.3}
+    choices = {"loss": ("ce", "bce")}
+
+
+NEURAL_MODELS = (SASRec, ACTSR)
