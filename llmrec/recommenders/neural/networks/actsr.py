@@ -26,8 +26,8 @@ calibration C. The rest of the network is trained on the next-item loss of A* on
 
 Training is one call: the calibrated pass (all positions at once, M detached) gives L(calibrated); a second
 pass of the whole network with perturbed attention in every block, run with every parameter except the
-attacker's detached (torch.func.functional_call), gives the attacker's loss. The scalar returned is their
-sum, so each player's gradient is its own objective's. Scoring uses the calibrated pass alone, without noise.
+attacker's detached (torch.func.functional_call), gives the attacker's loss. The scalar returned has the
+gradient of their sum, so each player's gradient is its own objective's, and the value of L(calibrated). Scoring uses the calibrated pass alone, without noise.
 
 Where this differs from the reference code, on purpose: M is an element-wise sigmoid (the reference takes a
 row softmax, which makes ||1 - M|| nearly constant and no perturbation budget); the perturbation and the
@@ -181,7 +181,7 @@ class Network(nn.Module):
         attacker_only = {name: p if name.rsplit(".", 2)[-2].startswith(ATTACKER) else p.detach()
                          for name, p in self.named_parameters()}
         attacked = functional_call(self, attacker_only, (inputs, target), {"perturbed": True})
-        return calibrated + attacked
+        return calibrated + (attacked - attacked.detach())  # both gradients; the value reported is L(calibrated)
 
     def score(self, histories):
         return self(histories)[:, -1] @ self.embed.items.weight.T
