@@ -19,8 +19,9 @@ class SASRec(NeuralRecommender):
 
 class ACTSR(NeuralRecommender):
     # SASRec's defaults; the calibrators' own: calibration = the share of the calibrated attention in each
-    # block (the reference code's combine_ratio 0.5), mask_weight = the weight of the attacker's budget
-    # ||1 - M|| (the initial value of the reference's trainable mask_loss_weight)
+    # block (the reference code's fixed combine_ratio 0.5), mask_weight = the weight of the attacker's budget
+    # ||1 - M||, here a root mean square over the visible pairs (the reference's configs put 0.03 on the
+    # unnormalised norm over the whole batch, a far larger number)
     name, network_module = "ac-tsr", "actsr"
     about = ("SASRec with attention calibration (Zhou et al. 2023): spatial (order, distance) and adversarial "
              "calibrators; loss ce over the catalogue, or bce")

@@ -4,9 +4,9 @@ CIKM 2023, arXiv 2308.09419; reference code AIM-SE/AC-TSR, `AttackRMultiHeadAtte
 SASRec's embedding, causal pre-norm blocks and item-dot-product scoring (see sasrec.py), with each block's
 attention replaced by a calibrated one. Per head, with Q, K, V the projections and i the query, j the key:
 
-Spatial calibrator (section 4.2): two affine heads on the pair [q_i; k_j] predict the pair's order (a
-probability p_ij = sigmoid(w_o [q_i; k_j] + b_o)) and its log distance (d^_ij = w_d [q_i; k_j] + b_d). Their
-log-likelihoods of the true relation are added to the attention logits:
+Spatial calibrator (the paper's section "Spatial Calibrator"): two affine heads on the pair [q_i; k_j]
+predict the pair's order (a probability p_ij = sigmoid(w_o [q_i; k_j] + b_o)) and its log distance
+(d^_ij = w_d [q_i; k_j] + b_d). Their log-likelihoods of the true relation are added to the attention logits:
     order:    e^o_ij = o_ij log p_ij + (1 - o_ij) log(1 - p_ij),   o_ij = 1 when j comes after i;
     distance: e^d_ij = -(omega^2 / 2) (log(|i - j| + 1) - d^_ij)^2,   omega learned;
     S = (q_i k_j + e^o_ij + e^d_ij) / sqrt(d_head), and A = softmax(S) over the visible keys.
@@ -15,28 +15,32 @@ projections and a broadcast, not the (B, L, L, 2 d_head) pair tensor the referen
 causal mask every visible key is at or before its query, so o_ij = 0 on every attended pair and the order term
 acts as log(1 - p_ij): a learned penalty on pairs the model takes to be in the wrong order.
 
-Adversarial calibrator (section 4.3): a perturbation mask M_ij = sigmoid(q'_i k'_j / sqrt(d_head)) from its
-own query/key transforms of Q and K (the attacker). The perturbed attention replaces the logits where M is
-low with Gaussian noise, A~ = softmax(M * S + (1 - M) * eps), eps ~ N(0, 1); the attacker is trained to
-*raise* the next-item loss of the network run with A~ while keeping M near 1 (loss -L(perturbed) +
-mask_weight * ||1 - M||, the norm as a root mean square over the visible pairs), so it learns to perturb the
-pairs that contribute most to the prediction. The calibrated attention boosts exactly those pairs,
-C = A * exp(1 - M) renormalised (= softmax(S + 1 - M)), and the block uses A* = (1 - calibration) A +
-calibration C. The rest of the network is trained on the next-item loss of A* only.
+Adversarial calibrator (section "Adversarial Calibrator"): a perturbation mask
+M_ij = sigmoid(q'_i k'_j / sqrt(d_head)) from its own query/key transforms of Q and K (the attacker). The
+perturbed attention replaces the logits where M is low with Gaussian noise,
+A~ = softmax(M * S + (1 - M) * eps), eps ~ N(0, 1); the attacker is trained to *raise* the next-item loss of
+the network run with A~ while keeping M near 1 (loss -L(perturbed) + mask_weight * ||1 - M||, the norm as a
+root mean square over the visible pairs), so it learns to perturb the pairs that contribute most to the
+prediction. The calibrated attention boosts exactly those pairs, C = A * exp(1 - M) renormalised
+(= softmax(S + 1 - M)), and the block uses A* = (1 - calibration) A + calibration C. The rest of the network
+is trained on the next-item loss of A* only.
 
 Training is one call: the calibrated pass (all positions at once, M detached) gives L(calibrated); a second
 pass of the whole network with perturbed attention in every block, run with every parameter except the
 attacker's detached (torch.func.functional_call), gives the attacker's loss. The scalar returned has the
-gradient of their sum, so each player's gradient is its own objective's, and the value of L(calibrated). Scoring uses the calibrated pass alone, without noise.
+gradient of their sum, so each player's gradient is its own objective's, and the value of L(calibrated).
+Scoring uses the calibrated pass alone, without noise.
 
 Where this differs from the reference code, on purpose: M is an element-wise sigmoid (the reference takes a
 row softmax, which makes ||1 - M|| nearly constant and no perturbation budget); the perturbation and the
 calibration act on the logits, i.e. renormalise probabilities, where the reference applies a softmax to
 probabilities (which flattens every row towards uniform); A and C are mixed convexly (the reference's `fixed`
 option: softmax(A + 0.5 C), again over probabilities); the perturbed pass perturbs every block and trains only
-the attacker (the reference perturbs each block's input separately, uses the last block's, and sums both
-losses over all parameters, so the backbone is also pushed to raise the perturbed loss). Loss `ce` (default):
-softmax over the catalogue at every position; `bce`: one sampled negative (as sasrec.py).
+the attacker (the reference perturbs each block on the calibrated input, takes the perturbed loss from the
+last block only, and returns both losses for RecBole's trainer to sum over all parameters, so its backbone is
+also pushed to raise the perturbed loss). The calibrators' hyperparameters: `calibration` (the share of C,
+default 0.5 as the reference's fixed ratio) and `mask_weight` (the budget's weight, default 0.3). Loss `ce`
+(default): softmax over the catalogue at every position; `bce`: one sampled negative (as sasrec.py).
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ class CalibratedAttention(nn.Module):
         return x.view(x.shape[0], x.shape[1], self.heads, self.head_size).transpose(1, 2)
 
     def spatial_logits(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """S: the scaled dot products plus the order and distance log-likelihoods (section 4.2)."""
+        """S: the scaled dot products plus the order and distance log-likelihoods (the spatial calibrator)."""
         order, log_distance = spatial_relations(q.shape[2], q.device)
         order_logit = self.order(q, k)
         order_term = order * F.logsigmoid(order_logit) + (1 - order) * F.logsigmoid(-order_logit)
@@ -100,7 +104,7 @@ class CalibratedAttention(nn.Module):
         return (q @ k.transpose(-1, -2) + order_term + distance_term) / math.sqrt(self.head_size)
 
     def perturbation_mask(self, q_in: torch.Tensor, k_in: torch.Tensor) -> torch.Tensor:
-        """M in (0, 1): how much of each pair's attention the attacker leaves intact (section 4.3)."""
+        """M in (0, 1): how much of each pair's attention the attacker leaves intact (adversarial calibrator)."""
         q, k = self.split(self.attack_query(q_in)), self.split(self.attack_key(k_in))
         return torch.sigmoid(q @ k.transpose(-1, -2) / math.sqrt(self.head_size))
 
