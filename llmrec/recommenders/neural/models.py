@@ -68,4 +68,16 @@ class ECLSR(NeuralRecommender):
            "discriminator_weight": 0.05, "substitute_share": 0.2}
 
 
-NEURAL_MODELS = (SASRec, DIFSR, ECLSR, AttenMixer, ComiRecSA, REMI)
+class ACTSR(NeuralRecommender):
+    # SASRec's defaults; the calibrators' own: calibration = the share of the calibrated attention in each
+    # block (the reference code's fixed combine_ratio 0.5), mask_weight = the weight of the attacker's budget
+    # ||1 - M||, here a root mean square over the visible pairs (the reference's configs put 0.03 on the
+    # unnormalised norm over the whole batch, a far larger number)
+    name, network_module = "ac-tsr", "actsr"
+    about = ("SASRec with attention calibration (Zhou et al. 2023): spatial (order, distance) and adversarial "
+             "calibrators; loss ce over the catalogue, or bce")
+    own = {"blocks": 2, "heads": 1, "loss": "ce", "calibration": 0.5, "mask_weight": 0.3}
+    choices = {"loss": ("ce", "bce")}
+
+
+NEURAL_MODELS = (SASRec, DIFSR, ACTSR, ECLSR, AttenMixer, ComiRecSA, REMI)
