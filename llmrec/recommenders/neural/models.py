@@ -27,9 +27,9 @@ class GRU4Rec(NeuralRecommender):
 
 
 class BERT4Rec(NeuralRecommender):
-    # the paper's ML-1M setting (2 layers, 2 heads, hidden 64, dropout 0.1, mask 0.2, max_length 200) with
-    # antklen/sasrec-bert4rec-recsys23's Adam lr 1e-3, batch 128 and patience 20 (the paper: lr 1e-4, warm-up
-    # and decay over 400k steps of 256, too long here)
+    # the paper's ML-1M setting (2 layers, 2 heads, hidden 64, dropout 0.1 (the released ML-1M config: 0.2),
+    # mask_prob 0.2, max_length 200) with antklen/sasrec-bert4rec-recsys23's Adam lr 1e-3, batch 128 and
+    # patience 20 (the authors' scripts: lr 1e-4 with warm-up and decay over 400k steps of 256, too long here)
     name, network_module = "bert4rec", "bert4rec"
     about = "bidirectional transformer trained by Cloze (Sun et al. 2019); CE at the masked positions"
     own = {"layers": 2, "heads": 2, "dropout": 0.1, "mask_prob": 0.2, "patience": 20}
@@ -37,7 +37,8 @@ class BERT4Rec(NeuralRecommender):
     def __init__(self, seed: int = 2023, device: str = "auto", **options):
         super().__init__(seed, device, **options)
         if not 0 < self.mask_prob <= 1:
-            raise LLMRecError(f"--model-args mask_prob: bert4rec expects a fraction in (0, 1], got {self.mask_prob!r}")
+            raise LLMRecError(f"--model-args mask_prob: bert4rec expects a fraction in (0, 1], "
+                              f"got {self.mask_prob!r}")
 
 
 NEURAL_MODELS = (SASRec, GRU4Rec, BERT4Rec)

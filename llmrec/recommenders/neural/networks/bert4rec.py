@@ -5,9 +5,9 @@ Transformer", CIKM 2019, arXiv 1904.06690).
   as in BERT. Items are 1..n_items, 0 is padding and n_items + 1 the [MASK] token.
 - Transformer layer (3.3): bidirectional multi-head self-attention (padding keys masked) and a position-wise
   feed-forward of 4 x hidden with GELU, each followed by dropout, a residual connection and layer norm.
-- Output layer (3.5, eq. 7): P(v) = softmax(GELU(h W^P + b^P) E^T + b^O), E the shared item embedding.
+- Output layer (3.5): P(v) = softmax(GELU(h W^P + b^P) E^T + b^O), E the shared item embedding.
 - Cloze training (3.6): in the last max_length training items of a user, each non-padding position is
-  replaced by [MASK] with probability mask_prob (always [MASK], as the authors' ML-1M script sets, not BERT's
+  replaced by [MASK] with probability mask_prob (always [MASK], as the authors' run scripts set, not BERT's
   80/10/10), at least one per sequence; cross-entropy over the catalogue at the masked positions only.
 - Prediction (3.6): [MASK] appended after the last max_length - 1 history items; its output scores the next item.
 
@@ -35,7 +35,7 @@ class Network(nn.Module):
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(hidden, heads, 4 * hidden, dropout, activation="gelu", batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.transform = nn.Linear(hidden, hidden)  # W^P, b^P of eq. 7
+        self.transform = nn.Linear(hidden, hidden)  # W^P, b^P of the output layer
         self.output_bias = nn.Parameter(torch.zeros(n_items + 1))  # b^O (item 0 is padding)
         for table in (self.items, self.positions):
             nn.init.trunc_normal_(table.weight, std=INIT_STD, a=-2 * INIT_STD, b=2 * INIT_STD)
@@ -48,7 +48,7 @@ class Network(nn.Module):
         return self.encoder(x, src_key_padding_mask=tokens == 0)
 
     def item_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Eq. 7 before the softmax: scores of items 0..n_items (0 is padding, never a target)."""
+        """The output layer before the softmax: scores of items 0..n_items (0 is padding, never a target)."""
         return F.gelu(self.transform(hidden)) @ self.items.weight[: self.n_items + 1].T + self.output_bias
 
     def loss(self, batch):

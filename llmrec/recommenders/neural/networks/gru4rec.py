@@ -1,12 +1,13 @@
 """GRU4Rec (Hidasi et al., "Session-based Recommendations with Recurrent Neural Networks", ICLR 2016), in the
 form the sequential-recommendation comparisons use it (e.g. RecBole's GRU4Rec).
 
-Each item of the history is embedded (the paper's 1-of-N input, section 3.1, as a learned embedding) with
-dropout, run through `layers` GRU layers (section 3, eq. 1-4), projected back to the embedding size, and the
-next item scored as the dot product with the same item embedding (the paper's output layer, tied to the input).
+Each item of the history is embedded (section 3.1: the paper's input is the item's 1-of-N encoding, here
+through a learned embedding) with dropout, run through `layers` GRU layers (section 3), projected back to the
+embedding size, and the next item scored as the dot product with the same item embedding (the paper has a
+separate output layer; the comparison implementations tie it to the input).
 Simplification, as in the comparison papers: the original trains session-parallel mini-batches (section 3.1.1)
-with the TOP1 or BPR ranking loss over sampled items (section 3.1.3); here every position of each user's
-sequence is trained in one pass with softmax cross-entropy over the whole catalogue.
+with the TOP1 or BPR ranking loss over sampled items (sections 3.1.2, 3.1.3); here every position of each
+user's sequence is trained in one pass with softmax cross-entropy over the whole catalogue.
 
 Left padding is neutral: the GRU has no bias (as in RecBole) and the padding embedding is zero, so the state
 stays exactly zero until the first real item (z = r = 1/2 and the candidate state tanh(0) = 0).
