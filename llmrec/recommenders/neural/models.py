@@ -18,6 +18,57 @@ class SASRec(NeuralRecommender):
     choices = {"loss": ("ce", "bce")}
 
 
+class AttenMixer(NeuralRecommender):
+    # the authors' code (Peiyance/Atten-Mixer-torch): L_4 pooling, scale 16, dropout 0.1, L2 1e-5, batch 100,
+    # lr 1e-3; 3 levels as in the paper's overview (Fig. 4; the code defaults to 7). Hidden 64 and 4 heads (16
+    # per head) where the code has 256 and 8, for CPU training; sessions: each user's last 50 items
+    name, network_module = "atten-mixer", "attenmixer"
+    about = ("multi-level attention readout over the last l items, no GNN (Zhang et al. 2023); "
+             "sessions: the last max_length items; loss ce over the catalogue")
+    own = {"max_length": 50, "dropout": 0.1, "weight_decay": 1e-5, "batch_size": 100,
+           "levels": 3, "heads": 4, "p": 4.0, "scale": 16.0}
+
+
+class ComiRecSA(NeuralRecommender):
+    # THUDM/ComiRec's setting: hidden 64, K = 4 interests, lr 1e-3, batch 128, no dropout, its Taobao window
+    # of 50 items (20 for Amazon Books)
+    name, network_module = "comirec-sa", "comirec"
+    about = ("multi-interest self-attentive model (ComiRec-SA, Cen et al. 2020): K interests, the best one scores "
+             "an item; softmax over the catalogue")
+    own = {"interests": 4, "dropout": 0.0, "max_length": 50}
+
+
+class REMI(NeuralRecommender):
+    # Tokkiu/REMI on the ComiRec-SA backbone (comirec-sa's settings): 1280 uniform negatives, beta 1 and lambda 100
+    # (its README's command that reproduces the paper on Gowalla)
+    name, network_module = "remi", "remi"
+    about = ("ComiRec-SA trained with interest-aware hard negatives and routing regularization (REMI, Xie et al. "
+             "2023)")
+    own = {"interests": 4, "dropout": 0.0, "max_length": 50, "negatives": 1280, "beta": 1.0, "rr_lambda": 100.0}
+    network_imports = ("comirec",)  # networks/remi.py builds on networks/comirec.py
+
+
+class DIFSR(NeuralRecommender):
+    # The paper's Beauty config (AIM-SE/DIF-SR): fusion gate, CE loss, a linear attribute predictor, and
+    # MAX_ITEM_LIST_LENGTH 50 (the gate reads whole score rows: its cost grows with the square of it).
+    # lambda_attr 1, not Beauty's 10: on ML-100k genres, 10 lets the genre loss swamp the item loss (valid
+    # NDCG@10 stalls near 0.04). Blocks and heads as sasrec here.
+    name, network_module = "dif-sr", "difsr"
+    about = ("decoupled side information fusion (Xie et al. 2022): item, position and category attention "
+             "fused per layer (gate, concat or sum), an auxiliary category predictor; loss ce")
+    own = {"blocks": 2, "heads": 1, "attribute_hidden": 64, "fusion": "gate", "lambda_attr": 1.0, "max_length": 50}
+    choices = {"fusion": ("gate", "concat", "sum")}
+
+
+class ECLSR(NeuralRecommender):
+    # SASRec's encoder and settings; the ECL terms as the authors' ML-1M script (Tokkiu/ECL, run_ml1m.sh)
+    name, network_module = "ecl-sr", "eclsr"
+    about = ("SASRec with equivariant contrastive learning (Zhou et al. 2023): InfoNCE between dropout views, "
+             "and a conditional discriminator of substituted items")
+    own = {"blocks": 2, "heads": 1, "contrast_weight": 0.001, "temperature": 0.05, "contrast_window": 20,
+           "discriminator_weight": 0.05, "substitute_share": 0.2}
+
+
 class GRU4Rec(NeuralRecommender):
     # Hidasi et al. 2016 as the comparison papers run it (RecBole's GRU4Rec: embedding, dropout, GRU, projection;
     # RecBole dropout 0.3, antklen/sasrec-bert4rec-recsys23 0.1); CE instead of the paper's TOP1/BPR
@@ -41,4 +92,4 @@ class BERT4Rec(NeuralRecommender):
                               f"got {self.mask_prob!r}")
 
 
-NEURAL_MODELS = (SASRec, GRU4Rec, BERT4Rec)
+NEURAL_MODELS = (SASRec, DIFSR, ECLSR, AttenMixer, ComiRecSA, REMI, GRU4Rec, BERT4Rec)
