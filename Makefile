@@ -1,4 +1,4 @@
-# Quickstart: `make demo` (set up, then SmolLM2 and the classic references on all five tasks) and `make test`.
+# Quickstart: `make demo` (set up, then SmolLM2, the classic references and sasrec on all five tasks) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -24,7 +24,7 @@ $(VENV)/.installed-test: $(VENV)/.installed scripts/install_llama_server.sh
 	touch $@
 
 demo: setup
-	$(BIN)/llmrec bench --model smollm2,popularity,itemknn,mf,lead --task all --limit 50
+	$(BIN)/llmrec bench --model smollm2,popularity,itemknn,mf,lead,sasrec --task all --limit 50
 
 test: setup-test
 	$(BIN)/python -m pytest -q

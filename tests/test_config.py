@@ -121,7 +121,7 @@ def test_every_example_loads_and_validates(capsys, monkeypatch, fake_bench, tmp_
 def test_the_demo_example_is_what_make_demo_runs(capsys, monkeypatch, fake_bench):
     code, _, err = run_cli(capsys, monkeypatch, "bench", "--config", EXAMPLES / "demo.yaml")
     assert code == 0, err
-    assert [c.model for c in fake_bench] == ["smollm2", "popularity", "itemknn", "mf", "lead"]
+    assert [c.model for c in fake_bench] == ["smollm2", "popularity", "itemknn", "mf", "lead", "sasrec"]
     assert {c.limit for c in fake_bench} == {50}
     assert [t.name for t in fake_bench[0].tasks] == ["rating", "sequential", "direct", "explanation", "review"]
 
