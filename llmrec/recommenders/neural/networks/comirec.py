@@ -95,13 +95,17 @@ class Network(nn.Module):
         super().__init__()
         self.encoder = SelfAttentiveInterests(n_items, hidden, max_length, interests, dropout)
 
-    def loss(self, batch):
+    def chosen(self, batch):
+        """At every trained position: the target, the interest closest to it, the routing and where they are."""
         inputs, targets, at = trained_positions(batch["sequence"])
-        interests, _ = self.encoder.prefixes(inputs)
-        items = self.encoder.items
+        interests, routing = self.encoder.prefixes(inputs)
         target = targets[at]
-        chosen = aligned_interest(interests[at], items(target))
-        return F.cross_entropy(chosen @ items.weight[1:].T, target - 1)  # item 0 is padding, never a target
+        return target, aligned_interest(interests[at], self.encoder.items(target)), routing, at
+
+    def loss(self, batch):
+        target, chosen, _, _ = self.chosen(batch)
+        # item 0 is padding, never a target
+        return F.cross_entropy(chosen @ self.encoder.items.weight[1:].T, target - 1)
 
     def score(self, histories):
         return max_over_interests(self.encoder(histories), self.encoder.items)

@@ -34,10 +34,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
-from llmrec.recommenders.neural.networks.comirec import (SelfAttentiveInterests, aligned_interest,
-                                                          max_over_interests, trained_positions)
+from llmrec.recommenders.neural.networks import comirec
 
 
 def hard_negative_log_weights(scores: torch.Tensor, beta: float) -> torch.Tensor:
@@ -69,25 +67,19 @@ def routing_regulariser(squares: torch.Tensor, count: torch.Tensor, at: torch.Te
     return (per_prefix.sum(1) / at.sum(1).clamp(min=1)).sum()
 
 
-class Network(nn.Module):
+class Network(comirec.Network):
     def __init__(self, n_items, attributes, *, hidden, max_length, interests, dropout, negatives, beta, rr_lambda,
                  **training):
-        super().__init__()
-        self.encoder = SelfAttentiveInterests(n_items, hidden, max_length, interests, dropout)
+        super().__init__(n_items, attributes, hidden=hidden, max_length=max_length, interests=interests,
+                         dropout=dropout)
         self.n_items, self.hidden, self.negatives = n_items, hidden, negatives
         self.beta, self.rr_lambda = beta, rr_lambda
 
     def loss(self, batch):
-        inputs, targets, at = trained_positions(batch["sequence"])
-        interests, routing = self.encoder.prefixes(inputs)
+        target, chosen, routing, at = self.chosen(batch)
         items = self.encoder.items
-        target = targets[at]
-        chosen = aligned_interest(interests[at], items(target))
         drawn = torch.randperm(self.n_items, device=target.device)[:self.negatives] + 1  # shared by the batch
         negative = (chosen @ items(drawn).T).masked_fill(drawn.unsqueeze(0) == target.unsqueeze(1), -math.inf)
         positive = (chosen * items(target)).sum(-1)
         regulariser = routing_regulariser(routing["squares"], routing["count"], at, self.hidden)
         return ihn_loss(positive, negative, self.beta) + self.rr_lambda * regulariser.to(positive.dtype)
-
-    def score(self, histories):
-        return max_over_interests(self.encoder(histories), self.encoder.items)
