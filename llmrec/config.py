@@ -39,15 +39,13 @@ class Options:
 
 
 def read_config(path: Path) -> dict:
-    """The file's mapping; a missing file, bad YAML or anything but a mapping -> LLMRecError."""
-    import yaml
+    """The file's mapping; a missing file, bytes that are not UTF-8, bad YAML or anything but a mapping ->
+    LLMRecError."""
+    from llmrec.files import read_yaml
 
     if not path.is_file():
         raise LLMRecError(f"--config {path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise LLMRecError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = read_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,9 +1,10 @@
-"""Writing and reading llmrec's own files: one atomic write, one JSON read with one-line errors.
+"""Writing and reading llmrec's own files: one atomic write, one JSON and one YAML read with one-line errors.
 
 A write goes to a temp file in the target's folder and is renamed over the target, so a reader (or CI)
 never sees half a file; the temp file is removed on any failure, an interrupt included. The file gets
 the mode a plain `open()` would give it (0o666 less the umask: 0o644 under the usual umask 022), not
-the owner-only mode of `tempfile.mkstemp`: results and baselines are meant to be shared.
+the owner-only mode of `tempfile.mkstemp`: results and baselines are meant to be shared. A destination
+that cannot be written (a folder, a path under a file, no permission) is one LLMRecError naming it.
 """
 
 from __future__ import annotations
@@ -42,8 +43,13 @@ def atomic_open(path: Path, *, binary: bool = False, fsync: bool = False) -> Ite
     Text is written as UTF-8 with "\\n" line ends on every platform.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)
+    if path.is_dir():
+        raise LLMRecError(f"{path}: is a folder; expected a file path to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(path)
+    except OSError as exc:
+        raise LLMRecError(f"{path}: cannot write ({unwritable(path.parent, exc)})") from None
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as handle:
             yield handle
@@ -51,9 +57,37 @@ def atomic_open(path: Path, *, binary: bool = False, fsync: bool = False) -> Ite
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a target that turned into a folder meanwhile
+            raise LLMRecError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` itself, or the closest of its parents that exists (what decides whether it can be created)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def unwritable(folder: Path, exc: OSError) -> str:
+    """Why files cannot be made under `folder`, in words."""
+    existing = nearest_existing(folder)
+    if existing.exists() and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    return exc.strerror or str(exc)
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Refuse, before anything is written, a folder llmrec is to create files under but cannot; `what` names
+    where the folder came from (an option or an environment variable)."""
+    existing = nearest_existing(folder)
+    if existing.exists() and not existing.is_dir():
+        raise LLMRecError(f"{what} {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise LLMRecError(f"{what} {folder}: {existing} is not writable")
 
 
 def write_text(path: Path, text: str, *, fsync: bool = False) -> None:
@@ -88,3 +122,44 @@ def read_json(path: Path, expected: str | None = None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LLMRecError(f"{where(path, exc.lineno)}: invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise LLMRecError(f"{path}: invalid JSON (nested too deeply)") from None
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of `path`; a missing or unreadable file (a folder, no permission) is one LLMRecError line."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise LLMRecError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise LLMRecError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_yaml(path: Path) -> Any:
+    return parse_yaml(read_bytes(path), path)
+
+
+def parse_yaml(data: bytes, path: Path) -> Any:
+    """The YAML in `data`, read from `path` (safe_load: plain data only, nothing executed); bytes that are not
+    UTF-8 or YAML that does not parse are one LLMRecError line naming the file (and line)."""
+    import yaml
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LLMRecError(f"{where(path, text_line(data, exc.start))}: not UTF-8 text "
+                          f"(byte {data[exc.start]:#04x})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise LLMRecError(f"{where(path, mark.line + 1 if mark else None)}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise LLMRecError(f"{path}: not valid YAML (nested too deeply)") from None
+
+
+def text_line(data: bytes, offset: int) -> int:
+    """The 1-based line of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1

@@ -72,41 +72,95 @@ def list_templates(task: str) -> list[str]:
     return sorted(p.stem for p in (PROMPTS_DIR / task).glob("*.yaml"))
 
 
+# Every key a template file may hold, with what its value must be (in words) and a check of it; the
+# text keys are checked as Jinja2 below.
+_TEXT = ("text", lambda v: isinstance(v, str))
+KEYS = {
+    **{part: _TEXT for part in (*PARTS, "prompt", "answer")},
+    "about": _TEXT,
+    "chat": ("true or false", lambda v: isinstance(v, bool)),
+    "max_new_tokens": ("a whole number of tokens, at least 1",
+                       lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "shots": ("a whole number of solved examples, 0 or more",
+              lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    "stop": ("a stop string or a list of non-empty stop strings",
+             lambda v: v is None or isinstance(v, str) and v != "" or isinstance(v, list)
+             and all(isinstance(x, str) and x for x in v)),
+}
+REQUIRED = (*PARTS, "prompt")
+
+
 @lru_cache(maxsize=None)
 def load_template(task: str, name: str) -> Template:
     """`name` is a template name under prompts/<task>/ or a path to a YAML file."""
-    import yaml
+    from llmrec.files import parse_yaml, read_bytes
 
     path = Path(name) if name.endswith((".yaml", ".yml")) else PROMPTS_DIR / task / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(list_templates(task)) or "none"
         raise LLMRecError(f"unknown template '{name}' for task {task} (known: {known})")
-    raw = path.read_bytes()
-    try:
-        spec = yaml.safe_load(raw)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise LLMRecError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    missing = [k for k in (*PARTS, "prompt") if not isinstance((spec or {}).get(k), str)]
-    if missing:
-        raise LLMRecError(f"{path}: expected string keys {', '.join(missing)}")
+    raw = read_bytes(path)
+    spec = parse_yaml(raw, path)
+    check_spec(path, spec)
     for key in (*PARTS, "prompt", "answer"):  # syntax errors surface at load time, not mid-run
         try:
             _compiled(spec.get(key, "{{ reference }}"))
         except Exception as e:
-            raise LLMRecError(f"{path}: '{key}' is not a valid Jinja2 template ({e})") from None
+            raise LLMRecError(f"{key_where(path, key)}: '{key}' is not a valid Jinja2 template ({e})") from None
+    stop = spec.get("stop") or ()
     return Template(
         task=task,
         name=path.stem,
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
-        about=str(spec.get("about", "")),
-        chat=bool(spec.get("chat", True)),
-        max_new_tokens=int(spec.get("max_new_tokens", 64)),
-        shots=int(spec.get("shots", 0)),
-        stop=tuple(spec.get("stop") or ()),
+        about=spec.get("about", ""),
+        chat=spec.get("chat", True),
+        max_new_tokens=spec.get("max_new_tokens", 64),
+        shots=spec.get("shots", 0),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop),  # one string is one stop, not its letters
         parts={k: spec[k] for k in PARTS},
         layout=spec["prompt"],
         answer=spec.get("answer", "{{ reference }}"),
     )
+
+
+def check_spec(path: Path, spec: Any) -> None:
+    """A template file's mapping: every key known, every value of its kind, the required ones present."""
+    from llmrec.registry import suggestion
+
+    if not isinstance(spec, dict):
+        raise LLMRecError(f"{path}: expected a mapping of template keys ({', '.join(REQUIRED)}, ...), "
+                          f"got {kind_of(spec)}")
+    for key, value in spec.items():
+        if key not in KEYS:
+            hint = suggestion(str(key), list(KEYS))
+            raise LLMRecError(f"{key_where(path, key)}: unknown key {str(key)!r}"
+                              + (f": did you mean {hint}?" if hint else f" (expected one of: {', '.join(KEYS)})"))
+        expected, valid = KEYS[key]
+        if not valid(value):
+            raise LLMRecError(f"{key_where(path, key)}: '{key}' should be {expected}, got {value!r:.60}")
+    missing = [k for k in REQUIRED if k not in spec]
+    if missing:
+        raise LLMRecError(f"{path}: expected string keys {', '.join(missing)}")
+
+
+def kind_of(value: Any) -> str:
+    """What a parsed YAML value is, in words, for messages."""
+    if value is None:
+        return "nothing"
+    names = {str: "text", list: "a list", dict: "a mapping", bool: "true/false", int: "a number", float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def key_where(path: Path, key: Any) -> str:
+    """'file:line' of a top-level key of a YAML mapping (found again only for a message), else 'file'."""
+    import yaml
+
+    from llmrec.errors import where
+
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        line = next(k.start_mark.line + 1 for k, _ in node.value if k.value == str(key))
+    except Exception:  # the key was found by safe_load; its line is a courtesy
+        line = None
+    return where(path, line)

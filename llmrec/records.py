@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
-from llmrec.errors import LLMRecError
+from llmrec.errors import LLMRecError, where
 from llmrec.files import read_json, write_json, write_text  # noqa: F401 - the run records' writers
 
 FORMAT = 1
@@ -32,17 +33,20 @@ def run_id(model: str, settings: dict[str, Any]) -> str:
     return f"{slug}__{settings_hash(settings)[:10]}"
 
 
+# What a sample record must hold to be scored again (a resumed run, compare).
+RECORD_KEYS = ("task", "sample_id", "prediction", "reference")
+
+
 class SampleLog:
     """The append-only per-sample log of a run, keyed by (task, sample_id).
 
     `SampleLog(path)` opens it for appending: a last line cut short by a kill is left out and removed
     from the file, so the next append starts a line of its own. `SampleLog.read(path)` loads it
     read-only: the cut line is left out the same way, but no file is created or changed. A blank line
-    holds no record."""
+    holds no record. Every record must be UTF-8 JSON of the shape bench writes (`record_problem`): a record
+    of another shape is refused naming its line, never scored."""
 
-    KEYS = ("task", "sample_id")
-
-    def __init__(self, path: Path, *, read_only: bool = False, required: tuple[str, ...] = KEYS):
+    def __init__(self, path: Path, *, read_only: bool = False, required: tuple[str, ...] = RECORD_KEYS):
         self.path = path
         self.read_only = read_only
         self.records: dict[tuple[str, str], dict] = {}
@@ -51,7 +55,7 @@ class SampleLog:
             self._load(required)
 
     @classmethod
-    def read(cls, path: Path, required: tuple[str, ...] = KEYS) -> "SampleLog":
+    def read(cls, path: Path, required: tuple[str, ...] = RECORD_KEYS) -> "SampleLog":
         """The recorded samples, without touching the file; every record must hold the `required` keys."""
         return cls(path, read_only=True, required=required)
 
@@ -63,21 +67,24 @@ class SampleLog:
             if not self.read_only:
                 with open(self.path, "r+b") as f:
                     f.truncate(len(complete))
-        for n, line in enumerate(complete.decode().splitlines(), start=1):
+        for n, line in enumerate(complete.split(b"\n")[:-1], start=1):
             if line.strip():
                 self._add(n, line, required)
 
-    def _add(self, n: int, line: str, required: tuple[str, ...]) -> None:
+    def _add(self, n: int, line: bytes, required: tuple[str, ...]) -> None:
         try:
-            record = json.loads(line)
-            if isinstance(record, dict) and all(k in record for k in required):
-                self.records[(record["task"], record["sample_id"])] = record
-                return
-        except (json.JSONDecodeError, TypeError):  # TypeError: a task or sample_id that is no key
-            pass
-        keys = ", ".join(required[:-1]) + " and " + required[-1]
-        hint = "" if self.read_only else "; fix or delete the line, or re-run with --fresh"
-        raise LLMRecError(f"{self.path}:{n}: expected a JSON sample record with {keys}{hint}")
+            record = json.loads(line.decode("utf-8"))
+            problem = record_problem(record, required)
+        except UnicodeDecodeError:
+            problem = "bytes that are not UTF-8"
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
+            problem = ""
+        if problem is not None:
+            keys = ", ".join(required[:-1]) + " and " + required[-1]
+            hint = "" if self.read_only else "; fix or delete the line, or re-run with --fresh"
+            raise LLMRecError(f"{where(self.path, n)}: expected a JSON sample record with {keys}"
+                              + (f" ({problem})" if problem else "") + hint)
+        self.records[(record["task"], record["sample_id"])] = record
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self.records
@@ -95,6 +102,127 @@ class SampleLog:
             os.fsync(f.fileno())
         for r in records:
             self.records[(r["task"], r["sample_id"])] = r
+
+
+def record_problem(record: Any, required: tuple[str, ...] = RECORD_KEYS) -> str | None:
+    """None for a sample record of the shape bench writes; "" when it is no mapping of the `required` keys;
+    else what is wrong with it. Values are checked against their task's kind (rating, ranking, text)."""
+    if not isinstance(record, dict) or not all(k in record for k in required):
+        return ""
+    if not all(isinstance(record.get(k, ""), str) for k in ("task", "sample_id")):
+        return "task and sample_id should be text"
+    kind = task_kind(record["task"])
+    if "prediction" in required:
+        problem = prediction_problem(record["prediction"], kind)
+        if problem:
+            return f"prediction: {problem}"
+    if "reference" in required and kind and not VALUES[kind][1](record["reference"]):
+        return f"reference: expected {VALUES[kind][0]}, got {record['reference']!r:.40}"
+    truncated = record.get("truncated_history", 0)
+    if not (_is_int(truncated) and truncated >= 0):
+        return f"truncated_history: expected a count, got {truncated!r:.40}"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Per task kind: what a reference is, and whether a value is one; a prediction's value may also be null (text,
+# rating: no usable answer).
+VALUES = {
+    "rating": ("a number", _is_number),
+    "ranking": ("an item id", _is_int),
+    "text": ("text", lambda v: isinstance(v, str)),
+}
+PREDICTED = {
+    "rating": ("a number or null", lambda v: v is None or _is_number(v)),
+    "ranking": ("a list of item ids", lambda v: isinstance(v, list) and all(_is_int(x) for x in v)),
+    "text": ("text or null", lambda v: v is None or isinstance(v, str)),
+}
+# A Prediction's fields beside its value, each with its check.
+COUNTS = {"parse_failed": lambda v: isinstance(v, bool), "well_formed": lambda v: isinstance(v, bool),
+          **{k: lambda v: _is_int(v) and v >= 0 for k in ("hallucinated", "out_of_candidates", "duplicates")}}
+
+
+def prediction_problem(prediction: Any, kind: str | None) -> str | None:
+    if not isinstance(prediction, dict) or "value" not in prediction:
+        return "expected a mapping with value, parse_failed, ..."
+    unknown = [k for k in prediction if k != "value" and k not in COUNTS]
+    if unknown:
+        return f"unknown field {unknown[0]!r:.40}"
+    bad = next((k for k, valid in COUNTS.items() if k in prediction and not valid(prediction[k])), None)
+    if bad:
+        return f"{bad}: got {prediction[bad]!r:.40}"
+    if kind and not PREDICTED[kind][1](prediction["value"]):
+        return f"value: expected {PREDICTED[kind][0]}, got {prediction['value']!r:.40}"
+    return None
+
+
+def task_kind(task: str) -> str | None:
+    """The metric family of a registered task (None for a task this llmrec does not know)."""
+    from llmrec.tasks import TASKS
+
+    return TASKS.get(task).kind if task in TASKS else None
+
+
+def read_manifest(path: Path) -> dict:
+    """A run's manifest.json for resuming it: {} when there is none; what resuming reads from it must have the
+    shape bench writes, else one LLMRecError line naming the file."""
+    if not Path(path).exists():
+        return {}
+    manifest = read_json(path, expected="manifest.json of a run")
+    problem = manifest_problem(manifest)
+    if problem:
+        raise LLMRecError(f"{path}: {problem}; fix it, or re-run with --fresh")
+    return manifest
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    if not isinstance(manifest, dict):
+        return "expected a JSON object (the run's manifest)"
+    for key in ("model_info", "tokens", "settings", "identity", "tasks"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            return f"\"{key}\" should be an object, found {manifest[key]!r:.40}"
+    tokens = manifest.get("tokens") or {}
+    bad = next((k for k, v in tokens.items() if v is not None and not (_is_int(v) and v >= 0)), None)
+    if bad:
+        return f"tokens.{bad} should be a count, found {tokens[bad]!r:.40}"
+    wall = manifest.get("wall_time_s", 0.0)
+    if not (_is_number(wall) and math.isfinite(wall) and wall >= 0):
+        return f"wall_time_s should be a number of seconds, found {wall!r:.40}"
+    fitted = (manifest.get("model_info") or {}).get("fitted")
+    if fitted is not None and not isinstance(fitted, dict):
+        return f"model_info.fitted should be an object, found {fitted!r:.40}"
+    return None
+
+
+def discard_unstarted(folder: Path, keep: Path) -> None:
+    """Remove a run folder that holds no record yet (only its config.yaml, an empty log, an empty fit folder),
+    and the folders above it that are left empty, up to `keep`: a run that fails to start leaves nothing."""
+    from llmrec.evaluation.predictors import FITTED
+
+    if not folder.is_dir() or holds_records(folder, FITTED):
+        return
+    for name in ("config.yaml", SAMPLES_FILE):
+        (folder / name).unlink(missing_ok=True)
+    if (folder / FITTED).is_dir():
+        (folder / FITTED).rmdir()
+    for empty in (folder, *folder.parents):
+        if empty == keep or not empty.is_dir() or any(empty.iterdir()):
+            break
+        empty.rmdir()
+
+
+def holds_records(folder: Path, fitted: str) -> bool:
+    """Whether a run folder holds anything a run recorded: any file but its config.yaml, a sample, a fit."""
+    log, fits = folder / SAMPLES_FILE, folder / fitted
+    return (any(p.name not in ("config.yaml", SAMPLES_FILE, fitted) for p in folder.iterdir())
+            or (log.is_file() and log.stat().st_size > 0) or (fits.is_dir() and any(fits.iterdir())))
 
 
 def git_commit() -> str | None:

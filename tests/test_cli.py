@@ -164,6 +164,7 @@ def test_names_without_a_close_alias_or_meant_for_a_hub_or_server_go_on(capsys, 
 def test_an_existing_folder_is_taken_as_a_model(capsys, monkeypatch, fake_bench, tmp_path):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "smolm2").mkdir()
+    (tmp_path / "smolm2" / "config.json").write_text("{}")  # a model folder, checked before the run starts
     code, _, err = run_cli(capsys, monkeypatch, "bench", "--model", "smolm2", "--task", "rating")
     assert code == 0, err
 

@@ -178,7 +178,7 @@ def test_the_read_only_sample_log_creates_and_changes_nothing(tmp_path):
     missing = tmp_path / "runs" / "samples.jsonl"
     assert SampleLog.read(missing).records == {} and not missing.parent.exists()
     log = tmp_path / "samples.jsonl"
-    whole = json.dumps({"task": "direct", "sample_id": "u1", "prediction": None, "reference": 7}) + "\n"
+    whole = json.dumps({"task": "direct", "sample_id": "u1", "prediction": {"value": [7]}, "reference": 7}) + "\n"
     log.write_text(whole + whole.replace("u1", "u2")[:30])  # a kill cut the second record short
     before = sorted(p.name for p in tmp_path.iterdir()), log.read_bytes()
     read = SampleLog.read(log, required=cmp.RECORD_KEYS)

@@ -56,7 +56,7 @@ def test_comma_options_may_be_yaml_lists(capsys, monkeypatch, fake_bench, tmp_pa
     ("model: smollm2\nmax-retries: 1\nmax_retries: 2\n",
      "c.yaml: option 'max_retries' is given twice (also as 'max-retries')"),
     ("model: smollm2\nconfig: other.yaml\n", "c.yaml: unknown option 'config'"),
-    ("model: smollm2\n  bad: [\n", "c.yaml: not valid YAML"),
+    ("model: smollm2\n  bad: [\n", "c.yaml:2: not valid YAML"),
     ("model: smollm2\ndtype: fp8\n", "--dtype (set in c.yaml): expected one of auto, float32, bfloat16, float16"),
     ("model: smollm2\ndevice: gpu\n", "--device (set in c.yaml): expected auto, cpu, cuda or cuda:N, got 'gpu'"),
 ])

@@ -43,14 +43,33 @@ app.add_typer(data.app, name="data")
 
 
 def main() -> None:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
     try:
         from llmrec.plugins import load_plugins
 
         load_plugins()  # before any command: plugins add tasks and recommenders to the registries
-        app()
+        code = app(standalone_mode=False)  # typer's own error box is replaced by the one-line error below
+    except NoArgsIsHelpError as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except ClickException as e:  # option and usage errors: a mistyped flag, a value of the wrong type
+        typer.echo(f"error: {one_line(e.format_message())}{help_hint(e)}", err=True)
+        sys.exit(2)
     except LLMRecError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted: recorded samples are kept; run the same command again to resume", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def help_hint(e) -> str:
+    """Where the options are listed, for an error about them."""
+    ctx = getattr(e, "ctx", None)
+    return f" (see {ctx.command_path} --help)" if ctx is not None else ""

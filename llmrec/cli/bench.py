@@ -98,8 +98,10 @@ def run_bench(ctx: typer.Context, options) -> None:
     o = options.namespace()
     models = check_options(o, options.flag)
     refuse_options(options, models)
+    output = o.output or runs_dir()
+    check_destinations(options.flag("output") if o.output else "run folder", output)
     tasks = parse_task_list(o.task)
-    runs = []
+    runners = []
     for name in models:
         own_tasks = tasks_of(name, tasks, chosen=o.task.strip() != "all" and len(models) == 1)
         if not own_tasks:
@@ -116,10 +118,14 @@ def run_bench(ctx: typer.Context, options) -> None:
                              concurrency=o.concurrency, tensor_parallel_size=o.tensor_parallel_size,
                              max_new_tokens=o.max_new_tokens, temperature=o.temperature, device=o.device,
                              dtype=o.dtype, timeout=o.timeout, max_retries=o.max_retries, kcore=o.kcore,
-                             output=o.output or runs_dir(), fresh=o.fresh, resolved=resolved,
+                             output=output, fresh=o.fresh, resolved=resolved,
                              model_args=parse_model_args(o.model_args) if o.model_args else None)
-        runner = Bench(config)
-        metrics = runner.run()
+        runners.append(Bench(config))
+    for runner in runners:  # every model's inputs are checked before any data is prepared or run started
+        check_start(runner.config)
+    runs = []
+    for runner in runners:
+        metrics = run_leaving_nothing_on_failure(runner, output)
         print_metrics(metrics)
         typer.echo(f"results: {runner.folder}", err=True)
         runs.append(metrics)
@@ -127,6 +133,42 @@ def run_bench(ctx: typer.Context, options) -> None:
         from llmrec.reporting.summary import print_comparison
 
         print_comparison(runs)
+
+
+def check_destinations(output_flag: str, output: Path) -> None:
+    """The run folders' and the prepared data's folders can be written: refused in one line before any work."""
+    from llmrec.cli.common import data_dir_origin
+    from llmrec.files import check_writable_folder
+    from llmrec.home import data_dir
+
+    check_writable_folder(output, output_flag)
+    check_writable_folder(data_dir(), data_dir_origin())
+
+
+def check_start(config) -> None:
+    """What can refuse a run without its data: each task's template or the model's ability to do it, the model's
+    weights and adapter. Checked for every task before the first task prepares data."""
+    from llmrec.evaluation.runner import predictor_class
+
+    predictor = predictor_class(config.model)(config)
+    for task in config.tasks:
+        predictor.setup(task)
+    predictor.identity(config.tasks)
+
+
+def run_leaving_nothing_on_failure(runner, output: Path) -> dict:
+    """The run; one that fails before recording a sample (the model does not load, the server refuses, the
+    first prompt does not render or fit) takes away the run folder it made, and the folders made for it."""
+    from llmrec.files import nearest_existing
+    from llmrec.records import discard_unstarted
+
+    existed = nearest_existing(output)
+    try:
+        return runner.run()
+    except BaseException:
+        if runner.folder is not None:
+            discard_unstarted(runner.folder, keep=existed)
+        raise
 
 
 def check_options(o, flag) -> list[str]:

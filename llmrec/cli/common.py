@@ -17,6 +17,16 @@ CONFIG_HELP = ("YAML file of options (names as the flags, dashes or underscores)
                "A run folder's config.yaml re-runs that run.")
 
 
+def data_dir_origin() -> str:
+    """Which setting chose the prepared-data folder, to name it when it cannot be written."""
+    import os
+
+    for variable in ("LLMREC_DATA_DIR", "LLMREC_HOME"):
+        if os.environ.get(variable):
+            return variable
+    return "data folder"
+
+
 def check_model_name(name: str, *, base_url: str | None = None, backend: str = "auto",
                      classic_too: bool = True) -> None:
     """A name that is no alias, classic model, path, hub id with a '/', or server model, yet is close to an
