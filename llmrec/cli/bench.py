@@ -15,7 +15,7 @@ from llmrec.errors import LLMRecError
 # Options with a fixed set of values: option -> the values it takes.
 CHOICES = {"scoring": ("generate", "likelihood"),
            "candidate_order": ("shuffled", "target-first", "target-last"),
-           "truncation": ("history", "error"),
+           "truncation": ("history", "text", "error"),
            "backend": BACKEND_CHOICES,
            "dtype": ("auto", "float32", "bfloat16", "float16")}
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -53,7 +53,8 @@ def bench(
     scoring: str = typer.Option("generate", rich_help_panel=PROMPT, help="Ranking tasks: generate (parse the "
                                 "model's list) or likelihood (rank candidates by log-likelihood)."),
     truncation: str = typer.Option("history", rich_help_panel=PROMPT, help="Prompt longer than the context: "
-                                   "history (drop the oldest history items) or error."),
+                                   "history (drop the oldest history items), text (history, then cut the "
+                                   "review to summarize from its end) or error."),
     max_new_tokens: Optional[int] = typer.Option(None, min=1, rich_help_panel=PROMPT,
                                                  help="Override the template's generation limit."),
     temperature: float = typer.Option(0.0, min=0.0, rich_help_panel=PROMPT, help="0 = greedy."),

@@ -37,6 +37,7 @@ class Answer:
     raw: Any  # the model's own output: text, candidate log-likelihoods, or None
     prediction: Prediction
     truncated: int = 0  # oldest history entries dropped to fit the prompt into the context
+    cut_words: int = 0  # --truncation text: words cut from the end of the task's text (the review) to fit
 
 
 Answering = Callable[[Sequence[Sample]], list[Answer]]
@@ -104,8 +105,8 @@ class LLMPredictor:
 
         def answer(samples: Sequence[Sample]) -> list[Answer]:
             rendered = [self.render(task, template, s) for s in samples]
-            replies = task.ask(backend, samples, [p for p, _ in rendered], asking, context)
-            return [Answer(p, raw, pred, cut) for (p, cut), (raw, pred) in zip(rendered, replies)]
+            replies = task.ask(backend, samples, [p for p, _, _ in rendered], asking, context)
+            return [Answer(p, raw, pred, dropped, cut) for (p, dropped, cut), (raw, pred) in zip(rendered, replies)]
 
         return answer
 
@@ -132,27 +133,45 @@ class LLMPredictor:
                               f"the model loaded now has {loaded[:12]}; re-run with --fresh to start over, "
                               "or --output another folder to keep both")
 
-    def render(self, task: Task, template, sample: Sample) -> tuple[str, int]:
-        """The prompt and how many of the oldest history entries were dropped to fit the context."""
+    def render(self, task: Task, template, sample: Sample) -> tuple[str, int, int]:
+        """The prompt, how many of the oldest history entries were dropped and how many words were cut from the
+        end of the task's text (--truncation text) to fit the context."""
+        from llmrec.tasks.text import cut_to_fit
+
         variables = dict(sample.variables)
         prompt = template.render(variables)
         limit = self.backend.context_length
         if not limit:
-            return prompt, 0
+            return prompt, 0, 0
         budget = limit - (self.config.max_new_tokens or template.max_new_tokens)
-        dropped = 0
+        dropped = cut = 0
+        text_cut = False
+        text_key = getattr(task, "cuttable", None)  # the task's own long text, if it has one
+
+        def fits(text: str) -> bool:
+            n = self.backend.prompt_tokens(template.render({**variables, text_key: text}), template.chat)
+            return n is None or n <= budget
+
         while (n := self.backend.prompt_tokens(prompt, template.chat)) is not None and n > budget:
             if self.config.truncation == "error":
                 raise LLMRecError(f"{sample.task} sample {sample.sample_id}: prompt takes {n} tokens, more than "
                                   f"the {budget} the model's context leaves (use --truncation history)")
             key = next((k for k in task.trimmable if variables.get(k)), None)
-            if key is None:
+            if key is not None:
+                variables[key] = variables[key][1:]  # oldest first: drop the oldest
+                dropped += 1
+            elif self.config.truncation == "text" and text_key and not text_cut and (fitted := cut_to_fit(
+                    str(variables[text_key]), fits)):
+                variables[text_key], cut = fitted
+                text_cut = True
+            else:
+                cuts = self.config.truncation == "text" and text_key
+                hint = f" (--truncation text cuts the {text_key} itself)" if text_key and not cuts else ""
                 raise LLMRecError(f"{sample.task} sample {sample.sample_id}: prompt takes {n} tokens even with "
-                                  f"no history; the model's context leaves {budget}")
-            variables[key] = variables[key][1:]  # oldest first: drop the oldest
-            dropped += 1
+                                  f"no history{f' and no {text_key} text' if cuts else ''}; the model's context "
+                                  f"leaves {budget}{hint}")
             prompt = template.render(variables)
-        return prompt, dropped
+        return prompt, dropped, cut
 
     # -- what the manifest records
     def info(self, previous: dict) -> dict | None:

@@ -6,6 +6,7 @@ the review's first sentence; summarization references are the review's summary (
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from llmrec.tasks.base import (SampleIds, SampleOptions, Task, by_user_time, earlier_rows, first_sentence,
@@ -68,6 +69,25 @@ def build_review(prepared, options: SampleOptions) -> list[Sample]:
     return _build("review", prepared, options, lambda row: row["summary"], variables)
 
 
+_WORD = re.compile(r"\S+")
+
+
+def cut_to_fit(text: str, fits: Callable[[str], bool]) -> tuple[str, int] | None:
+    """The longest start of `text` in whole words (its own spacing kept) that `fits`, and how many words were
+    cut from its end; None when not even an empty text fits. A binary search: log2(words) checks."""
+    ends = [m.end() for m in _WORD.finditer(text)]
+    if not fits(""):
+        return None
+    kept, most = 0, len(ends)  # the first `kept` words fit; more than `most` do not
+    while kept < most:
+        middle = (kept + most + 1) // 2
+        if fits(text[:ends[middle - 1]]):
+            kept = middle
+        else:
+            most = middle - 1
+    return (text[:ends[kept - 1]] if kept else ""), len(ends) - kept
+
+
 class TextTask(Task):
     kind, default_dataset = "text", "clothing-reviews"
     training_frame, recommender_method = "reviews", "write"
@@ -88,6 +108,7 @@ class ExplanationTask(TextTask):
 class ReviewTask(TextTask):
     name, description = "review", "Summarize the user's review in a few words."
     trimmable = ("summaries", "examples")
+    cuttable = "review"  # --truncation text: the review itself is cut from its end once no history is left
 
     def build(self, prepared, options):
         return build_review(prepared, options)
