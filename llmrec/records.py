@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llmrec.errors import LLMRecError, where
-from llmrec.files import read_json, write_json, write_text  # noqa: F401 - the run records' writers
+from llmrec import files
+from llmrec.files import write_json, write_text  # noqa: F401 - the run records' writers
 
 FORMAT = 1
 # The files of a run folder.
@@ -170,16 +171,15 @@ def task_kind(task: str) -> str | None:
     return TASKS.get(task).kind if task in TASKS else None
 
 
-def read_manifest(path: Path) -> dict:
-    """A run's manifest.json for resuming it: {} when there is none; what resuming reads from it must have the
-    shape bench writes, else one LLMRecError line naming the file."""
-    if not Path(path).exists():
-        return {}
-    manifest = read_json(path, expected="manifest.json of a run")
-    problem = manifest_problem(manifest)
+def read_json(path: Path, expected: str | None = None) -> Any:
+    """A JSON file llmrec wrote, read back: one LLMRecError line naming it when it is unreadable, and when a run
+    record (manifest.json, an adapter's llmrec-adapter.json) does not have the shape llmrec writes."""
+    data = files.read_json(path, expected)
+    check, remedy = SHAPES.get(Path(path).name, (None, ""))
+    problem = check(data) if check else None
     if problem:
-        raise LLMRecError(f"{path}: {problem}; fix it, or re-run with --fresh")
-    return manifest
+        raise LLMRecError(f"{path}: {problem}; {remedy}")
+    return data
 
 
 def manifest_problem(manifest: Any) -> str | None:
@@ -189,7 +189,8 @@ def manifest_problem(manifest: Any) -> str | None:
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             return f"\"{key}\" should be an object, found {manifest[key]!r:.40}"
     tokens = manifest.get("tokens") or {}
-    bad = next((k for k, v in tokens.items() if v is not None and not (_is_int(v) and v >= 0)), None)
+    bad = next((k for k in ("tokens_in", "tokens_out") if tokens.get(k) is not None
+                and not (_is_int(tokens[k]) and tokens[k] >= 0)), None)
     if bad:
         return f"tokens.{bad} should be a count, found {tokens[bad]!r:.40}"
     wall = manifest.get("wall_time_s", 0.0)
@@ -223,6 +224,20 @@ def holds_records(folder: Path, fitted: str) -> bool:
     log, fits = folder / SAMPLES_FILE, folder / fitted
     return (any(p.name not in ("config.yaml", SAMPLES_FILE, fitted) for p in folder.iterdir())
             or (log.is_file() and log.stat().st_size > 0) or (fits.is_dir() and any(fits.iterdir())))
+
+
+def adapter_record_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "expected a JSON object (the adapter's training record)"
+    template = record.get("template")
+    if template is not None and not (isinstance(template, dict) and isinstance(template.get("name", ""), str)):
+        return f"\"template\" should be an object with a name, found {template!r:.40}"
+    return None
+
+
+# The run records read back, by file name: what checks their shape, and what to do about a bad one.
+SHAPES = {MANIFEST_FILE: (manifest_problem, "fix it, or re-run with --fresh"),
+          "llmrec-adapter.json": (adapter_record_problem, "fix it, or train the adapter again")}
 
 
 def git_commit() -> str | None:
