@@ -196,9 +196,9 @@ def manifest_problem(manifest: Any) -> str | None:
     wall = manifest.get("wall_time_s", 0.0)
     if not (_is_number(wall) and math.isfinite(wall) and wall >= 0):
         return f"wall_time_s should be a number of seconds, found {wall!r:.40}"
-    fitted = (manifest.get("model_info") or {}).get("fitted")
-    if fitted is not None and not isinstance(fitted, dict):
-        return f"model_info.fitted should be an object, found {fitted!r:.40}"
+    info = manifest.get("model_info") or {}
+    if "fitted" in info and not isinstance(info["fitted"], dict):
+        return f"model_info.fitted should be an object, found {info['fitted']!r:.40}"
     return None
 
 

@@ -97,11 +97,12 @@ def run_bench(ctx: typer.Context, options) -> None:
     from llmrec.tasks import parse_task_list
 
     o = options.namespace()
-    models = check_options(o, options.flag)
+    check_options(o, options.flag)
+    models = from_file_named(options, "model", lambda: model_names(o))
     refuse_options(options, models)
     output = o.output or runs_dir()
     check_destinations(options.flag("output") if o.output else "run folder", output)
-    tasks = parse_task_list(o.task)
+    tasks = from_file_named(options, "task", lambda: parse_task_list(o.task))
     runners = []
     for name in models:
         own_tasks = tasks_of(name, tasks, chosen=o.task.strip() != "all" and len(models) == 1)
@@ -123,6 +124,7 @@ def run_bench(ctx: typer.Context, options) -> None:
                              model_args=parse_model_args(o.model_args) if o.model_args else None)
         runners.append(Bench(config))
     for runner in runners:  # every model's inputs are checked before any data is prepared or run started
+        from_file_named(options, "dataset", lambda: check_datasets(runner.config))
         check_start(runner.config)
     runs = []
     for runner in runners:
@@ -144,6 +146,24 @@ def check_destinations(output_flag: str, output: Path) -> None:
 
     check_writable_folder(output, output_flag)
     check_writable_folder(data_dir(), data_dir_origin())
+
+
+def from_file_named(options, name: str, check):
+    """`check()`, whose refusal of the option `name` also says which config file set it (if one did)."""
+    try:
+        return check()
+    except LLMRecError as e:
+        if name not in options.from_file:
+            raise
+        message, bare = str(e), f"--{name.replace('_', '-')}: "
+        raise LLMRecError(f"{options.flag(name)}: {message.removeprefix(bare)}") from None
+
+
+def check_datasets(config) -> None:
+    from llmrec.data import resolve_dataset
+
+    for task in config.tasks:
+        resolve_dataset(config.dataset or task.default_dataset)
 
 
 def check_start(config) -> None:
@@ -172,9 +192,8 @@ def run_leaving_nothing_on_failure(runner, output: Path) -> dict:
         raise
 
 
-def check_options(o, flag) -> list[str]:
-    """Values typer's types cannot check, each refused in one line (`flag` names the option and where it was set);
-    returns the models."""
+def check_options(o, flag) -> None:
+    """Values typer's types cannot check, each refused in one line (`flag` names the option and where it was set)."""
     for option, allowed in CHOICES.items():
         value = getattr(o, option)
         if value not in allowed:
@@ -185,6 +204,10 @@ def check_options(o, flag) -> list[str]:
         raise LLMRecError(f"{flag('batch_size')}: expected a positive number or auto, got '{o.batch_size}'")
     if not o.timeout > 0:
         raise LLMRecError(f"{flag('timeout')}: expected a positive number of seconds, got {o.timeout}")
+
+
+def model_names(o) -> list[str]:
+    """--model's comma-separated names, each checked for a typo of a known one."""
     models = list(dict.fromkeys(m.strip() for m in (o.model or "").split(",") if m.strip()))
     if not models:
         raise LLMRecError("--model: expected a model name, or a comma-separated list")
