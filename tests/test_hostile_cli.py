@@ -188,6 +188,19 @@ def test_unwritable_run_and_data_folders_are_refused_before_any_work(capsys, mon
     assert tree(isolated) == ["afile"]
 
 
+@pytest.mark.parametrize("args, expected", [
+    (("data", "prepare", "movielens-100k"), "LLMREC_DATA_DIR afile/data: afile is a file, not a folder"),
+    (("data", "show", "movielens-100k"), "LLMREC_DATA_DIR afile/data: afile is a file, not a folder"),
+    (("finetune", "--model", "smollm2", "--task", "rating", "--output", "afile/adapter"),
+     "--output afile/adapter: afile is a file, not a folder"),
+])
+def test_data_and_finetune_destinations_are_checked_too(capsys, monkeypatch, isolated, args, expected):
+    (isolated / "afile").write_text("")
+    monkeypatch.setenv("LLMREC_DATA_DIR", "afile/data")
+    code, _, err = run_cli(capsys, monkeypatch, *args)
+    assert one_line_error(code, err) == f"error: {expected}" and tree(isolated) == ["afile"]
+
+
 def test_report_and_check_destinations_that_cannot_be_written_leave_nothing(capsys, monkeypatch, isolated):
     (isolated / "afile").write_text("")
     (isolated / "adir").mkdir()

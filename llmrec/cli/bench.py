@@ -140,12 +140,11 @@ def run_bench(ctx: typer.Context, options) -> None:
 
 def check_destinations(output_flag: str, output: Path) -> None:
     """The run folders' and the prepared data's folders can be written: refused in one line before any work."""
-    from llmrec.cli.common import data_dir_origin
+    from llmrec.cli.common import check_data_dir
     from llmrec.files import check_writable_folder
-    from llmrec.home import data_dir
 
     check_writable_folder(output, output_flag)
-    check_writable_folder(data_dir(), data_dir_origin())
+    check_data_dir()
 
 
 def from_file_named(options, name: str, check):

@@ -17,14 +17,15 @@ CONFIG_HELP = ("YAML file of options (names as the flags, dashes or underscores)
                "A run folder's config.yaml re-runs that run.")
 
 
-def data_dir_origin() -> str:
-    """Which setting chose the prepared-data folder, to name it when it cannot be written."""
+def check_data_dir() -> None:
+    """The prepared-data folder can be written (refused in one line naming the setting that chose it)."""
     import os
 
-    for variable in ("LLMREC_DATA_DIR", "LLMREC_HOME"):
-        if os.environ.get(variable):
-            return variable
-    return "data folder"
+    from llmrec.files import check_writable_folder
+    from llmrec.home import data_dir
+
+    origin = next((v for v in ("LLMREC_DATA_DIR", "LLMREC_HOME") if os.environ.get(v)), "data folder")
+    check_writable_folder(data_dir(), origin)
 
 
 def check_model_name(name: str, *, base_url: str | None = None, backend: str = "auto",

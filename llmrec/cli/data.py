@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from llmrec.cli.common import DATA
+from llmrec.cli.common import DATA, check_data_dir
 
 app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 
@@ -66,6 +66,8 @@ def data_prepare(
     """Load, split and cache a dataset (deterministic from the seed)."""
     from llmrec.data import prepare_for_run
 
+    check_data_dir()
+
     p = prepare_for_run(dataset, seed=seed, candidates=candidates, kcore=kcore, refresh=refresh)
     _describe(p)
 
@@ -75,6 +77,8 @@ def data_show(dataset: str = typer.Argument(..., help="Dataset name (see `llmrec
               seed: int = SEED, candidates: int = CANDIDATES, kcore: int = KCORE):
     """Show a prepared dataset's sizes, split counts and a few items."""
     from llmrec.data import prepare_for_run
+
+    check_data_dir()
 
     p = prepare_for_run(dataset, seed=seed, candidates=candidates, kcore=kcore)
     _describe(p)

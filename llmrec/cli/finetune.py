@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from llmrec.cli.common import CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, TRAINING, check_model_name
+from llmrec.cli.common import CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, TRAINING, check_data_dir, check_model_name
 from llmrec.errors import LLMRecError
 
 CONFIG_FILE = "config.yaml"
@@ -71,6 +71,7 @@ def finetune(
 
 def run_finetune(ctx: typer.Context, options) -> None:
     from llmrec.config import resolved_options
+    from llmrec.files import check_writable_folder
     from llmrec.finetune import FinetuneConfig, check_options, default_output, finetune as train
     from llmrec.finetune import parse_target_modules
     from llmrec.tasks import parse_task_list
@@ -89,6 +90,8 @@ def run_finetune(ctx: typer.Context, options) -> None:
         save_total_limit=o.save_total_limit, resume=o.resume, load_in_4bit=o.load_in_4bit)
     check_options(config)  # before config.yaml is written
     folder = Path(config.output) if config.output else default_output(config)
+    check_writable_folder(folder, options.flag("output") if o.output else "adapter folder")
+    check_data_dir()
     resolved = {**resolved_options(ctx, options.values, NOT_SAVED), "output": str(folder),
                 "task": ",".join(t.name for t in config.tasks)}
     save_config(folder, config, resolved)
