@@ -44,7 +44,7 @@ def read_config(path: Path) -> dict:
     from llmrec.files import read_yaml
 
     if not path.is_file():
-        raise LLMRecError(f"--config {path}: no such file")
+        raise LLMRecError(f"--config {path}: " + ("not a regular file" if path.exists() else "no such file"))
     data = read_yaml(path)
     if data is None:
         return {}

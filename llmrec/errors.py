@@ -8,3 +8,12 @@ class LLMRecError(Exception):
 def where(path, line: int | None = None) -> str:
     """'file' or 'file:line' for error messages."""
     return f"{path}:{line}" if line is not None else str(path)
+
+
+def shown(value) -> str:
+    """A value as an error message shows it: its repr, cut short (a YAML alias bomb never expands in full)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 2, 4, 4, 40, 40
+    return short.repr(value)

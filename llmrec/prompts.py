@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from llmrec.errors import LLMRecError
+from llmrec.errors import LLMRecError, shown
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"  # a link to the repository's prompts/ folder
 PARTS = ("task_description", "behaviour", "format_indicator")
@@ -134,11 +134,11 @@ def check_spec(path: Path, spec: Any) -> None:
     for key, value in spec.items():
         if key not in KEYS:
             hint = suggestion(str(key), list(KEYS))
-            raise LLMRecError(f"{key_where(path, key)}: unknown key {str(key)!r}"
+            raise LLMRecError(f"{key_where(path, key)}: unknown key {shown(str(key))}"
                               + (f": did you mean {hint}?" if hint else f" (expected one of: {', '.join(KEYS)})"))
         expected, valid = KEYS[key]
         if not valid(value):
-            raise LLMRecError(f"{key_where(path, key)}: '{key}' should be {expected}, got {value!r:.60}")
+            raise LLMRecError(f"{key_where(path, key)}: '{key}' should be {expected}, got {shown(value)}")
     missing = [k for k in REQUIRED if k not in spec]
     if missing:
         raise LLMRecError(f"{path}: expected string keys {', '.join(missing)}")

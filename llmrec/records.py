@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
-from llmrec.errors import LLMRecError, where
+from llmrec.errors import LLMRecError, shown, where
 from llmrec import files
 from llmrec.files import write_json, write_text  # noqa: F401 - the run records' writers
 
@@ -118,10 +118,10 @@ def record_problem(record: Any, required: tuple[str, ...] = RECORD_KEYS) -> str 
         if problem:
             return f"prediction: {problem}"
     if "reference" in required and kind and not VALUES[kind][1](record["reference"]):
-        return f"reference: expected {VALUES[kind][0]}, got {record['reference']!r:.40}"
+        return f"reference: expected {VALUES[kind][0]}, got {shown(record['reference'])}"
     truncated = record.get("truncated_history", 0)
     if not (_is_int(truncated) and truncated >= 0):
-        return f"truncated_history: expected a count, got {truncated!r:.40}"
+        return f"truncated_history: expected a count, got {shown(truncated)}"
     return None
 
 
@@ -155,12 +155,12 @@ def prediction_problem(prediction: Any, kind: str | None) -> str | None:
         return "expected a mapping with value, parse_failed, ..."
     unknown = [k for k in prediction if k != "value" and k not in COUNTS]
     if unknown:
-        return f"unknown field {unknown[0]!r:.40}"
+        return f"unknown field {shown(unknown[0])}"
     bad = next((k for k, valid in COUNTS.items() if k in prediction and not valid(prediction[k])), None)
     if bad:
-        return f"{bad}: got {prediction[bad]!r:.40}"
+        return f"{bad}: got {shown(prediction[bad])}"
     if kind and not PREDICTED[kind][1](prediction["value"]):
-        return f"value: expected {PREDICTED[kind][0]}, got {prediction['value']!r:.40}"
+        return f"value: expected {PREDICTED[kind][0]}, got {shown(prediction['value'])}"
     return None
 
 
@@ -187,18 +187,18 @@ def manifest_problem(manifest: Any) -> str | None:
         return "expected a JSON object (the run's manifest)"
     for key in ("model_info", "tokens", "settings", "identity", "tasks"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
-            return f"\"{key}\" should be an object, found {manifest[key]!r:.40}"
+            return f"\"{key}\" should be an object, found {shown(manifest[key])}"
     tokens = manifest.get("tokens") or {}
     bad = next((k for k in ("tokens_in", "tokens_out") if tokens.get(k) is not None
                 and not (_is_int(tokens[k]) and tokens[k] >= 0)), None)
     if bad:
-        return f"tokens.{bad} should be a count, found {tokens[bad]!r:.40}"
+        return f"tokens.{bad} should be a count, found {shown(tokens[bad])}"
     wall = manifest.get("wall_time_s", 0.0)
     if not (_is_number(wall) and math.isfinite(wall) and wall >= 0):
-        return f"wall_time_s should be a number of seconds, found {wall!r:.40}"
+        return f"wall_time_s should be a number of seconds, found {shown(wall)}"
     info = manifest.get("model_info") or {}
     if "fitted" in info and not isinstance(info["fitted"], dict):
-        return f"model_info.fitted should be an object, found {info['fitted']!r:.40}"
+        return f"model_info.fitted should be an object, found {shown(info['fitted'])}"
     return None
 
 
@@ -231,7 +231,7 @@ def adapter_record_problem(record: Any) -> str | None:
         return "expected a JSON object (the adapter's training record)"
     template = record.get("template")
     if template is not None and not (isinstance(template, dict) and isinstance(template.get("name", ""), str)):
-        return f"\"template\" should be an object with a name, found {template!r:.40}"
+        return f"\"template\" should be an object with a name, found {shown(template)}"
     return None
 
 

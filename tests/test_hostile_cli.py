@@ -72,6 +72,12 @@ def template_file(folder: Path, text: str | bytes, name: str = "t.yaml") -> Path
     return path
 
 
+# 9 ** 9 strings once its aliases are expanded: a message must never show it whole
+ALIAS_BOMB = "stop:\n  - &a [" + ", ".join(["lol"] * 9) + "]\n" + "".join(
+    f"  - &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefg", "bcdefgh")) + "  - [" + ", ".join(
+    ["*h"] * 9) + "]\n"
+
+
 def with_key(key: str, value: str) -> str:
     lines = [line for line in ZERO_SHOT.splitlines() if not line.startswith(f"{key}:")]
     return "\n".join(lines + [f"{key}: {value}"]) + "\n"
@@ -95,6 +101,8 @@ def with_key(key: str, value: str) -> str:
     (with_key("max_new_token", "8"), "t.yaml:9: unknown key 'max_new_token': did you mean max_new_tokens?"),
     (with_key("answer", "'{{ reference'"), "t.yaml:8: 'answer' is not a valid Jinja2 template"),
     ("prompt: [\n", "t.yaml:2: not valid YAML"),
+    ("[" * 20_000, "t.yaml: not valid YAML (nested too deeply)"),
+    (ALIAS_BOMB, "t.yaml:1: 'stop' should be a stop string or a list of non-empty stop strings, got [['lol', "),
 ])
 def test_a_bad_template_is_one_line_naming_file_and_key_and_nothing_is_written(capsys, monkeypatch, isolated,
                                                                                  text, expected):
@@ -132,6 +140,14 @@ def test_a_bad_config_file_is_one_line_naming_it(capsys, monkeypatch, isolated, 
     code, _, err = run_cli(capsys, monkeypatch, "bench", "--config", path, "--task", "rating")
     assert one_line_error(code, err).startswith("error: " + expected.replace("c.yaml", str(path)))
     assert tree(isolated) == ["c.yaml"]
+
+
+def test_a_config_that_is_no_regular_file_or_an_alias_bomb_is_one_line(capsys, monkeypatch, isolated):
+    code, _, err = run_cli(capsys, monkeypatch, "bench", "--config", "/dev/null")
+    assert one_line_error(code, err) == "error: --config /dev/null: not a regular file"
+    path = template_file(isolated, ALIAS_BOMB.replace("stop:", "model:"), "c.yaml")
+    code, _, err = run_cli(capsys, monkeypatch, "bench", "--config", path)
+    assert one_line_error(code, err) == f"error: {path}: model: expected a single value, got a list"
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -213,7 +229,7 @@ def test_report_and_check_destinations_that_cannot_be_written_leave_nothing(caps
                              "--update")
     assert one_line_error(code, err) == "error: afile/b.json: cannot write (afile is a file, not a folder)"
     code, out, err = run_cli(capsys, monkeypatch, "check", "--baseline", "adir", "--current", baseline, "--update")
-    assert one_line_error(code, err).startswith("error: adir/metrics.json: file not found")  # read as a run folder
+    assert one_line_error(code, err) == "error: adir: is a folder; expected a file path to write"
     assert tree(isolated) == ["adir", "afile"]  # no temp file left next to either
 
 

@@ -180,7 +180,7 @@ def check(baseline: Path, current: Path | None, tolerances: dict[str, float] | N
         console = Console(width=200)
     baseline = Path(baseline)
     if update:
-        old = load_run(baseline) if baseline.exists() else None
+        old = load_run(baseline) if baseline.is_file() else None  # a folder is refused as the destination
         source = resolve_current(old, current)
         run = load_run(source)  # refuse to write a baseline nobody could read back
         write_baseline(Path(run["path"]), baseline)
