@@ -136,7 +136,7 @@ def _is_number(value: Any) -> bool:
 # Per task kind: what a reference is, and whether a value is one; a prediction's value may also be null (text,
 # rating: no usable answer).
 VALUES = {
-    "rating": ("a number", _is_number),
+    "rating": ("a finite number", lambda v: _is_number(v) and math.isfinite(v)),
     "ranking": ("an item id", _is_int),
     "text": ("text", lambda v: isinstance(v, str)),
 }

@@ -233,6 +233,21 @@ def test_report_and_check_destinations_that_cannot_be_written_leave_nothing(caps
     assert tree(isolated) == ["adir", "afile"]  # no temp file left next to either
 
 
+def test_a_destination_without_permission_is_one_line(tmp_path, monkeypatch):
+    from llmrec import files
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "_create_temp", denied)
+    with pytest.raises(LLMRecError, match=rf"^{tmp_path / 'r.md'}: cannot write \(Permission denied\)$"):
+        files.write_text(tmp_path / "r.md", "report")
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)
+    with pytest.raises(LLMRecError, match=rf"^--output {tmp_path / 'runs'}: {tmp_path} is not writable$"):
+        files.check_writable_folder(tmp_path / "runs", "--output")
+    assert tree(tmp_path) == []
+
+
 # ---- failed starts ---------------------------------------------------------------------------------------
 
 def test_an_incompatible_model_and_task_is_refused_before_any_data_is_prepared(capsys, monkeypatch, isolated):
