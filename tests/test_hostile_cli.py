@@ -190,6 +190,22 @@ def test_help_and_exit_codes_of_commands_are_kept(capsys, monkeypatch, isolated)
                    "--current", BASELINES / "itemknn.json")[0] == 2
 
 
+def test_an_interrupt_says_the_records_are_kept_and_exits_130(capsys, monkeypatch, isolated):
+    from llmrec.evaluation import runner
+
+    class Interrupted:
+        def __init__(self, config):
+            self.config, self.folder = config, None
+
+        def run(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "Bench", Interrupted)
+    code, _, err = run_cli(capsys, monkeypatch, "bench", "--model", "popularity", "--task", "direct")
+    assert code == 130 and err.strip().splitlines()[-1] == ("interrupted: recorded samples are kept; run the same "
+                                                            "command again to resume")
+
+
 # ---- destinations ----------------------------------------------------------------------------------------
 
 def test_unwritable_run_and_data_folders_are_refused_before_any_work(capsys, monkeypatch, isolated):

@@ -42,7 +42,12 @@ app.command()(listing.models)
 app.add_typer(data.app, name="data")
 
 
+INTERRUPTED = 130  # the exit code typer gives a KeyboardInterrupt inside a command
+INTERRUPTED_MESSAGE = "interrupted: recorded samples are kept; run the same command again to resume"
+
+
 def main() -> None:
+    # typer carries its own click: its exceptions are caught from there
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     try:
@@ -60,8 +65,9 @@ def main() -> None:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.echo("interrupted: recorded samples are kept; run the same command again to resume", err=True)
-        sys.exit(130)
+        code = INTERRUPTED
+    if code == INTERRUPTED:
+        typer.echo(INTERRUPTED_MESSAGE, err=True)
     sys.exit(code if isinstance(code, int) else 0)
 
 
