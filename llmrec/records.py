@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
-from llmrec.errors import LLMRecError, shown, where
 from llmrec import files
+from llmrec.errors import LLMRecError, shown, where
 from llmrec.files import write_json, write_text  # noqa: F401 - the run records' writers
 
 FORMAT = 1
@@ -63,14 +63,14 @@ class SampleLog:
     def _load(self, required: tuple[str, ...]) -> None:
         data = self.path.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]  # a kill can leave a last line without its newline
-        if len(complete) != len(data):
+        for n, line in enumerate(complete.split(b"\n")[:-1], start=1):
+            if line.strip():
+                self._add(n, line, required)
+        if len(complete) != len(data):  # only once every record is known good: a refused log stays as it was
             self.dropped_partial = 1
             if not self.read_only:
                 with open(self.path, "r+b") as f:
                     f.truncate(len(complete))
-        for n, line in enumerate(complete.split(b"\n")[:-1], start=1):
-            if line.strip():
-                self._add(n, line, required)
 
     def _add(self, n: int, line: bytes, required: tuple[str, ...]) -> None:
         try:

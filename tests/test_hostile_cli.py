@@ -363,6 +363,7 @@ def first_line(edit):
     ("samples.jsonl", first_line(lambda line: line.replace(b'"parse_failed": false', b'"parse_failed": 3')),
      "(prediction: parse_failed: got 3)"),
     ("samples.jsonl", first_line(lambda line: b"[" * 100_000 + b"\n"), "samples.jsonl:1: expected a JSON sample"),
+    ("samples.jsonl", lambda data: b"\xff\n" + data + b'{"task": "dir', "samples.jsonl:1: expected a JSON sample"),
     ("manifest.json", lambda data: b"\xff\xfe" + data, "manifest.json: cannot read"),
     ("manifest.json", lambda data: b"[]", "manifest.json: expected a JSON object (the run's manifest); fix it, or "
                                           "re-run with --fresh"),
