@@ -20,13 +20,14 @@ from llmrec.cli import main
 from llmrec.errors import LLMRecError
 from llmrec.prompts import PROMPTS_DIR, load_template
 
+BASELINES = Path(__file__).parent.parent / "results" / "baselines"
+
 
 def fuzz(examples: int):
-    """Deterministic, bounded fuzzing (the examples per test keep the file's run to seconds)."""
+    """Deterministic, bounded fuzzing: each test's examples keep the whole file's run to seconds. The fixtures'
+    folders are shared by a test's examples; each example rewrites the one file it reads."""
     return settings(max_examples=examples, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-BASELINES = Path(__file__).parent.parent / "results" / "baselines"
 
 
 def run_cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
