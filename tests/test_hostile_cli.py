@@ -592,6 +592,23 @@ def test_fuzz_baselines_gate_or_fail_in_one_line_naming_the_file(capsys, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]
 
 
+def with_entry(path: tuple, value) -> bytes:
+    return json.dumps(replaced(BASELINE, path, value)).encode()
+
+
+@given(corrupted_json(BASELINE))
+@example(with_entry(("tasks", "rating", "counts"), 1))  # these three were found by this test: tracebacks
+@example(with_entry(("tasks", "rating", "counts", "truncated"), [None]))
+@example(with_entry(("created",), [None]))
+@fuzz(50)
+def test_fuzz_run_metrics_report_or_fail_in_one_line_naming_the_file(capsys, monkeypatch, tmp_path, data):
+    path = template_file(tmp_path, data, "metrics.json")
+    for format in ("md", "csv", "json", "html"):
+        code, out, err = run_cli(capsys, monkeypatch, "report", path, "--format", format)
+        assert (code == 0 and out) or str(path) in one_line_error(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
 def record(kind: str) -> dict:
     values = {"rating": (3.5, 4.0), "ranking": ([3, 1, 2], 1), "text": ("nice top", "Adorable")}
     value, reference = values[kind]

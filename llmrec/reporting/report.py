@@ -95,6 +95,9 @@ def _validate_run(run: Any, file: Path) -> None:
     for key in ("run_id", "model"):
         if not isinstance(run.get(key), str) or not run[key]:
             fail(f"expected a non-empty string \"{key}\"")
+    for key in ("created", "adapter"):
+        if run.get(key) is not None and not isinstance(run[key], str):
+            fail(f"expected \"{key}\" to be text or null, found {run[key]!r:.40}")
     tasks = run.get("tasks")
     if not isinstance(tasks, dict) or not tasks:
         fail("expected \"tasks\": an object with at least one task")
@@ -103,6 +106,11 @@ def _validate_run(run: Any, file: Path) -> None:
             fail(f"tasks.{task}: expected an object")
         if not isinstance(entry.get("dataset"), str):
             fail(f"tasks.{task}.dataset: expected a dataset name")
+        counts = entry.get("counts")
+        if counts is not None and not (isinstance(counts, dict) and all(map(_is_count, counts.values()))):
+            fail(f"tasks.{task}.counts: expected an object of sample counts")
+        if entry.get("n_samples") is not None and not _is_count(entry["n_samples"]):
+            fail(f"tasks.{task}.n_samples: expected a count of samples")
         metrics = entry.get("metrics")
         if not isinstance(metrics, dict):
             fail(f"tasks.{task}.metrics: expected an object of metric name -> {{value, ci}}")
@@ -135,6 +143,10 @@ def _normalise_metric(metric: dict) -> None:
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
 def _adapter_from_manifest(manifest: Path) -> str | None:
