@@ -257,7 +257,21 @@ def test_unanswered_rows_are_left_out_and_bad_answers_are_refused(runs, tmp_path
         import_annotations([tmp_path / "p.csv"], other["key.json"])
 
 
-def test_judge_scores_are_set_against_the_annotators(runs, tmp_path, monkeypatch):
+def write_judgment(run: Path, judge: str, scores: dict[str, dict], output_of: dict[str, str], name: str = "j1"):
+    """A pointwise judgment inside a run folder, in the judge stage's layout (llmrec.humaneval.judged)."""
+    import hashlib
+
+    folder = run / "judgments" / f"pointwise-{judge}__{name}"
+    folder.mkdir(parents=True)
+    (folder / "judgment.json").write_text(json.dumps({
+        "format": 1, "mode": "pointwise", "judge": judge, "judge_label": judge,
+        "runs": [{"run_id": f"{run.name}__0", "model": run.name, "path": str(run)}], "tasks": {"explanation": {}}}))
+    records = [{"task": "explanation", "sample_id": sid, "scores": s,
+                "output_sha256": [hashlib.sha256(output_of[sid].encode()).hexdigest()]} for sid, s in scores.items()]
+    (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_judge_scores_are_set_against_the_annotators(runs, tmp_path):
     files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
     rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
     (tmp_path / "a.csv").write_text(fill(rows, key, "ann", lambda s, r: {c: TRUE_SCORE[s] for c in CRITERIA}))
@@ -265,12 +279,14 @@ def test_judge_scores_are_set_against_the_annotators(runs, tmp_path, monkeypatch
     # alpha-beta is ordered the same way (1 of 3); over the 12 outputs the judge's fluency is
     # alpha 4, beta 2, gamma 5 against human 5, 3, 1
     judge = {"alpha-model": 4, "beta-model": 2, "gamma-model": 5}
-    scores = {Path(run).name: {f"u{i}-i{i}": {c: judge[Path(run).name] for c in CRITERIA} for i in range(12)}
-              for run in runs}
-    monkeypatch.setattr(judged, "judge_scores", lambda folder, task: scores[Path(folder).name])
+    ids = [f"u{i}-i{i}" for i in range(12)]
+    for k, run in enumerate(runs):
+        outputs = {sid: f"text {k}.{n}" for n, sid in enumerate(ids)}
+        write_judgment(run, "smollm2", {sid: {c: judge[run.name] for c in CRITERIA} for sid in ids}, outputs)
     result = import_annotations([tmp_path / "a.csv"], files["key.json"])
     by_column = {j.column: j for j in result.judge}
     fluency = by_column["fluency"]
+    assert fluency.judge == "smollm2"
     assert (fluency.n_units, fluency.n_pairs) == (12, 12) and fluency.pairwise == pytest.approx(1 / 3)
     # Spearman on 12 values, 4 of each system, ties averaged: human ranks (alpha 10.5, beta 6.5, gamma 2.5),
     # judge ranks (alpha 6.5, beta 2.5, gamma 10.5). Pearson on those ranks: deviations from 6.5:
@@ -278,6 +294,22 @@ def test_judge_scores_are_set_against_the_annotators(runs, tmp_path, monkeypatch
     assert fluency.rho == pytest.approx(-0.5)
     assert by_column["rank"].pairwise == pytest.approx(1 / 3)
     assert not any("skipped" in n for n in result.notes)
+    assert "Judge vs annotators" in render_text(result)
+
+
+def test_stale_judge_records_and_a_judge_of_only_some_runs_are_left_out(runs, tmp_path):
+    files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
+    rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
+    (tmp_path / "a.csv").write_text(fill(rows, key, "ann", lambda s, r: {c: TRUE_SCORE[s] for c in CRITERIA}))
+    ids = [f"u{i}-i{i}" for i in range(12)]
+    for k, run in enumerate(runs[:2]):
+        write_judgment(run, "other-judge", {sid: {"fluency": 3} for sid in ids}, {sid: "x" for sid in ids})
+    result = import_annotations([tmp_path / "a.csv"], files["key.json"])
+    assert result.judge == [] and any("skipped" in n for n in result.notes)  # gamma was never judged
+    write_judgment(runs[2], "other-judge", {sid: {"fluency": 3} for sid in ids}, {sid: "x" for sid in ids})
+    result = import_annotations([tmp_path / "a.csv"], files["key.json"])
+    assert result.judge == []  # every record judged another output ("x"): stale, so no output pairs with one
+    assert any("judge other-judge: no score of the sheet's outputs" in n for n in result.notes)
 
 
 # --- the CLI and real runs -----------------------------------------------------------------------

@@ -63,6 +63,7 @@ class AgreementResult:
 
 @dataclass
 class JudgeAgreement:
+    judge: str
     column: str  # the human column; for ranks, compared with the judge's mean over its criteria
     judge_criterion: str
     rho: float | None
@@ -292,10 +293,11 @@ def render_text(result: ImportResult) -> str:
                     [[a.column, a.level, _number_or_dash(a.alpha), str(a.n_units), str(a.n_annotators)]
                      for a in result.agreement])
     if result.judge:
-        lines += ["", "Judge vs annotators (Spearman's rho over outputs; pairwise: same order within an item):", ""]
-        lines += _table(["human", "judge", "rho", "p", "outputs", "pairwise", "pairs"],
-                        [[j.column, j.judge_criterion, _number_or_dash(j.rho), _number_or_dash(j.p), str(j.n_units),
-                          _number_or_dash(j.pairwise), str(j.n_pairs)] for j in result.judge])
+        lines += ["", "Judge vs annotators (Spearman's rho over outputs; pairwise: share of an item's output pairs "
+                  "both order the same way):", ""]
+        lines += _table(["judge", "human", "judge's", "rho", "p", "outputs", "pairwise", "pairs"],
+                        [[j.judge, j.column, j.judge_criterion, _number_or_dash(j.rho), _number_or_dash(j.p),
+                          str(j.n_units), _number_or_dash(j.pairwise), str(j.n_pairs)] for j in result.judge])
     lines += ["", *(f"note: {n}" for n in result.notes)] if result.notes else []
     return "\n".join(lines).rstrip() + "\n"
 

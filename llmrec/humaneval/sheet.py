@@ -106,7 +106,7 @@ class Sheet:
 
 def build_sheet(run_paths: list[Path], task: str, n: int, seed: int, mode: str = "score",
                 criteria: tuple[str, ...] | None = None, show_reference: bool = True) -> Sheet:
-    from llmrec.reporting.compare import label, read_samples
+    from llmrec.reporting.compare import read_samples
     from llmrec.reporting.report import load_run
 
     spec = SHEET_TASKS.get(task)
@@ -137,8 +137,8 @@ def build_sheet(run_paths: list[Path], task: str, n: int, seed: int, mode: str =
         items.append({"item": number, "sample_id": sid, "context": contexts[sid], "slots": slots})
     entry = runs[0]["tasks"][task]
     return Sheet(task=task, mode=mode, criteria=tuple(criteria or spec.criteria), seed=seed,
-                 runs=[{"run_id": r["run_id"], "model": r["model"], "label": label(r),
-                        "path": str(Path(r["path"]).parent)} for r in runs],
+                 runs=[{"run_id": r["run_id"], "model": r["model"], "label": name,
+                        "path": str(Path(r["path"]).parent)} for r, name in zip(runs, system_labels(runs, task))],
                  items=items, context_columns=columns, protocol={k: entry.get(k) for k in PROTOCOL_KEYS},
                  n_shared=len(shared))
 
@@ -161,6 +161,18 @@ def _check_runs(runs: list[dict], paths: list[Path], task: str) -> None:
             shown = "; ".join(f"{k}: {a} vs {b}" for k, a, b in diff)
             raise LLMRecError(f"{path}: its {task} samples differ from {paths[0]}'s ({shown}); a sheet compares "
                               "runs on the same samples")
+
+
+def system_labels(runs: list[dict], task: str) -> list[str]:
+    """The report's short labels; runs that would still share one get their template, then their run id's hash."""
+    from llmrec.reporting.select import label_runs, run_suffix
+
+    labels = [r["label"] for r in label_runs(runs)]
+    for tell_apart in (lambda r: r["tasks"][task].get("template"), lambda r: run_suffix(r["run_id"])):
+        counts = {name: labels.count(name) for name in labels}
+        labels = [f"{name} · {tell_apart(r)}" if counts[name] > 1 and tell_apart(r) else name
+                  for name, r in zip(labels, runs)]
+    return labels
 
 
 def slot_letters(k: int) -> list[str]:
