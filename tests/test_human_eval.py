@@ -138,7 +138,7 @@ def fill(rows: list[dict], key: dict, annotator: str, answer) -> str:
 # --- export --------------------------------------------------------------------------------------
 
 def test_export_writes_a_blinded_sheet_a_form_and_a_key(runs, tmp_path):
-    files = export_sheet(runs, "explanation", n=8, seed=5, out=tmp_path / "sheet")
+    _, files = export_sheet(runs, "explanation", n=8, seed=5, out=tmp_path / "sheet")
     rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
     assert len(rows) == 8 * 3 and len(key["items"]) == 8 and key["n_shared"] == 12
     assert list(rows[0])[-7:] == ["output", "informativeness", "persuasiveness", "relevance", "fluency",
@@ -188,7 +188,7 @@ CRITERIA = ("informativeness", "persuasiveness", "relevance", "fluency")
 
 
 def test_a_filled_sheet_round_trips_to_the_scores_given(runs, tmp_path):
-    files = export_sheet(runs, "explanation", n=8, seed=5, out=tmp_path / "sheet")
+    _, files = export_sheet(runs, "explanation", n=8, seed=5, out=tmp_path / "sheet")
     rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
     # ann1 gives every system its true score; ann2 the same, but one point lower for beta on item 1's fluency
     first = fill(rows, key, "ann1", lambda system, row: {c: TRUE_SCORE[system] for c in CRITERIA})
@@ -214,7 +214,7 @@ def test_a_filled_sheet_round_trips_to_the_scores_given(runs, tmp_path):
 
 
 def test_rank_mode_expresses_the_papers_ranking_protocol(runs, tmp_path):
-    files = export_sheet(runs, "explanation", n=6, seed=3, out=tmp_path / "sheet", mode="rank")
+    _, files = export_sheet(runs, "explanation", n=6, seed=3, out=tmp_path / "sheet", mode="rank")
     rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
     assert list(rows[0])[-3:] == ["rank", "annotator", "comment"]
     order = {"alpha-model": 1, "beta-model": 2, "gamma-model": 3}
@@ -236,7 +236,7 @@ def test_rank_mode_expresses_the_papers_ranking_protocol(runs, tmp_path):
 
 
 def test_unanswered_rows_are_left_out_and_bad_answers_are_refused(runs, tmp_path):
-    files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
+    _, files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
     rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
     # fluency for item 1's slots A and B, nothing for C: item 1 has no ranks, so it counts as incomplete
     partial = fill(rows, key, "ann", lambda s, r: {"fluency": 4} if r["item"] == "1" and r["slot"] != "C" else {})
@@ -252,7 +252,7 @@ def test_unanswered_rows_are_left_out_and_bad_answers_are_refused(runs, tmp_path
     (tmp_path / "twice.csv").write_text(partial)
     with pytest.raises(LLMRecError, match="answered fluency of item 1 slot A twice"):
         import_annotations([tmp_path / "p.csv", tmp_path / "twice.csv"], files["key.json"])
-    other = export_sheet(runs, "explanation", n=4, seed=2, out=tmp_path / "other")
+    _, other = export_sheet(runs, "explanation", n=4, seed=2, out=tmp_path / "other")
     with pytest.raises(LLMRecError, match="belongs to sheet"):
         import_annotations([tmp_path / "p.csv"], other["key.json"])
 
@@ -272,7 +272,7 @@ def write_judgment(run: Path, judge: str, scores: dict[str, dict], output_of: di
 
 
 def test_judge_scores_are_set_against_the_annotators(runs, tmp_path):
-    files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
+    _, files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
     rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
     (tmp_path / "a.csv").write_text(fill(rows, key, "ann", lambda s, r: {c: TRUE_SCORE[s] for c in CRITERIA}))
     # the judge agrees on alpha > beta but scores gamma above both: per item, of the 3 pairs only
@@ -298,7 +298,7 @@ def test_judge_scores_are_set_against_the_annotators(runs, tmp_path):
 
 
 def test_stale_judge_records_and_a_judge_of_only_some_runs_are_left_out(runs, tmp_path):
-    files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
+    _, files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
     rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
     (tmp_path / "a.csv").write_text(fill(rows, key, "ann", lambda s, r: {c: TRUE_SCORE[s] for c in CRITERIA}))
     ids = [f"u{i}-i{i}" for i in range(12)]
@@ -323,7 +323,7 @@ def cli(*args: str, data_root: Path | None = None) -> subprocess.CompletedProces
 def test_cli_export_and_import_json(runs, tmp_path):
     done = cli("human-eval", "export", *map(str, runs), "--n", "5", "--seed", "9", "--out", str(tmp_path / "s"))
     assert done.returncode == 0, done.stderr
-    assert "key.json: " in done.stderr
+    assert "key.json: " in done.stderr and "5 items from the 12 explanation samples the 3 runs share" in done.stderr
     rows, key = read_rows(tmp_path / "s" / "sheet.csv"), json.loads((tmp_path / "s" / "key.json").read_text())
     (tmp_path / "a.csv").write_text(fill(rows, key, "ann", lambda s, r: {c: TRUE_SCORE[s] for c in CRITERIA}))
     done = cli("human-eval", "import", str(tmp_path / "a.csv"), "--key", str(tmp_path / "s" / "key.json"),
@@ -392,7 +392,7 @@ document.title = done;
 def test_the_html_form_fills_in_headless_chromium_and_imports(runs, tmp_path):
     """The form as an annotator uses it: its script builds the items offline, the answers given by clicking
     come out as a CSV of the sheet's columns, and that CSV imports."""
-    files = export_sheet(runs, "explanation", n=3, seed=4, out=tmp_path / "sheet")
+    _, files = export_sheet(runs, "explanation", n=3, seed=4, out=tmp_path / "sheet")
     page = files["form.html"].read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # no external asset
     filled = tmp_path / "filled.html"

@@ -45,7 +45,9 @@ def export(
                           "or use --mode score")
     if names and len(set(names)) < len(names):
         raise LLMRecError(f"--criteria: a name given twice in '{criteria}'")
-    files = export_sheet(runs, task, n, seed, out, mode=mode, criteria=names, show_reference=reference)
+    sheet, files = export_sheet(runs, task, n, seed, out, mode=mode, criteria=names, show_reference=reference)
+    typer.echo(f"{len(sheet.items)} items from the {sheet.n_shared} {task} samples the {len(runs)} runs share, "
+               f"{mode} mode", err=True)
     for name, path in files.items():
         typer.echo(f"{name}: {path}", err=True)
 

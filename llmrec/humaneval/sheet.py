@@ -255,8 +255,8 @@ def sheet_csv(sheet: Sheet) -> str:
 
 
 def export_sheet(run_paths: list[Path], task: str, n: int, seed: int, out: Path, mode: str = "score",
-                 criteria: tuple[str, ...] | None = None, show_reference: bool = True) -> dict[str, Path]:
-    """Write sheet.csv, form.html and key.json into `out`; returns their paths by file name."""
+                 criteria: tuple[str, ...] | None = None, show_reference: bool = True) -> tuple[Sheet, dict[str, Path]]:
+    """Write sheet.csv, form.html and key.json into `out`; returns the sheet and the files by name."""
     from llmrec.files import write_json, write_text
     from llmrec.humaneval.form import render_form
 
@@ -270,4 +270,4 @@ def export_sheet(run_paths: list[Path], task: str, n: int, seed: int, out: Path,
     write_text(files[SHEET_FILE], sheet_csv(sheet))
     write_text(files[FORM_FILE], render_form(sheet))
     write_json(files[KEY_FILE], sheet.key())
-    return files
+    return sheet, files
