@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from llmrec.errors import LLMRecError
-from llmrec.humaneval import judged, stats
+from llmrec.humaneval import stats
 from llmrec.humaneval.results import import_annotations, render_text
 from llmrec.humaneval.sheet import build_sheet, export_sheet, sheet_csv
 from llmrec.protocol import sample_ids_sha256
@@ -66,6 +66,16 @@ def test_interval_alpha_with_missing_values_and_three_annotators():
     # (3,4) 2, (3,5) 8, (4,5) 1 = 94; ordered 188. alpha = 1 - 6 * 4 / 188 = 41/47.
     matrix = np.array([[1, 2, 5, 2], [1, 3, NAN, NAN], [NAN, 3, 4, NAN]])
     assert stats.krippendorff_alpha(matrix, "interval") == pytest.approx(41 / 47)
+
+
+def test_the_published_example_of_krippendorff_2011():
+    # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", p. 8: 4 observers, 12 units, with
+    # missing values (the last unit has one value only); nominal alpha 0.743 as printed there.
+    data = np.array([[1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+                     [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+                     [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+                     [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN]])
+    assert round(stats.krippendorff_alpha(data, "nominal"), 3) == 0.743
 
 
 def test_alpha_is_undefined_without_a_pairable_unit_or_without_variation():
@@ -309,7 +319,19 @@ def test_stale_judge_records_and_a_judge_of_only_some_runs_are_left_out(runs, tm
     write_judgment(runs[2], "other-judge", {sid: {"fluency": 3} for sid in ids}, {sid: "x" for sid in ids})
     result = import_annotations([tmp_path / "a.csv"], files["key.json"])
     assert result.judge == []  # every record judged another output ("x"): stale, so no output pairs with one
-    assert any("judge other-judge: no score of the sheet's outputs" in n for n in result.notes)
+    assert any("judge other-judge: nothing to compare" in n and "earlier outputs" in n for n in result.notes)
+
+
+def test_a_judge_whose_replies_were_unreadable_is_named_as_such(runs, tmp_path):
+    _, files = export_sheet(runs, "explanation", n=4, seed=1, out=tmp_path / "sheet")
+    rows, key = read_rows(files["sheet.csv"]), json.loads(files["key.json"].read_text())
+    (tmp_path / "a.csv").write_text(fill(rows, key, "ann", lambda s, r: {c: TRUE_SCORE[s] for c in CRITERIA}))
+    ids = [f"u{i}-i{i}" for i in range(12)]
+    for k, run in enumerate(runs):
+        outputs = {sid: f"text {k}.{n}" for n, sid in enumerate(ids)}
+        write_judgment(run, "weak", {sid: {c: None for c in CRITERIA} for sid in ids}, outputs)
+    result = import_annotations([tmp_path / "a.csv"], files["key.json"])
+    assert result.judge == [] and any("no reply could be read as a score" in n for n in result.notes)
 
 
 # --- the CLI and real runs -----------------------------------------------------------------------

@@ -88,8 +88,10 @@ def judge_agreement(data: "Annotations", ranks: dict[str, dict["Unit", float]]) 
 
         rows = [r for r in judge_rows(data, ranks, judge, judged) if r.n_units]
         if not rows:
-            notes.append(f"judge {judge}: no score of the sheet's outputs as they are now (its records are of "
-                         "earlier outputs, or unread): run `llmrec judge` again")
+            fresh = any(sample_of[i] in per_run[run][judge] for i, slots in data.slots.items() for run in slots.values())
+            why = ("no reply could be read as a score (the judgment counts them as parse failures)" if fresh
+                   else "its records are of earlier outputs: run `llmrec judge` again")
+            notes.append(f"judge {judge}: nothing to compare with the annotators, {why}")
         results += rows
     return results, notes
 
