@@ -265,6 +265,9 @@ def test_unanswered_rows_are_left_out_and_bad_answers_are_refused(runs, tmp_path
     _, other = export_sheet(runs, "explanation", n=4, seed=2, out=tmp_path / "other")
     with pytest.raises(LLMRecError, match="belongs to sheet"):
         import_annotations([tmp_path / "p.csv"], other["key.json"])
+    (tmp_path / "key.json").write_text(json.dumps({"format": 1, "items": []}))
+    with pytest.raises(LLMRecError, match=r"key.json: expected a human-evaluation key \(format 1\) with sheet"):
+        import_annotations([tmp_path / "p.csv"], tmp_path / "key.json")
 
 
 def write_judgment(run: Path, judge: str, scores: dict[str, dict], output_of: dict[str, str], name: str = "j1"):

@@ -96,9 +96,10 @@ def read_key(path: Path) -> dict:
     from llmrec.files import read_json
 
     key = read_json(path, expected="key.json of a human-evaluation sheet")
-    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT or "items" not in key or "runs" not in key:
-        raise LLMRecError(f"{path}: expected a human-evaluation key (format {KEY_FORMAT}) with runs and items, "
-                          "as `llmrec human-eval export` writes it")
+    required = ("sheet", "task", "mode", "criteria", "scale", "runs", "items")
+    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT or any(k not in key for k in required):
+        raise LLMRecError(f"{path}: expected a human-evaluation key (format {KEY_FORMAT}) with "
+                          f"{', '.join(required)}, as `llmrec human-eval export` writes it")
     return key
 
 
