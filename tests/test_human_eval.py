@@ -165,6 +165,16 @@ def test_export_writes_a_blinded_sheet_a_form_and_a_key(runs, tmp_path):
     assert rows[0]["reference"].startswith("reference of ")
 
 
+def test_outputs_a_spreadsheet_would_run_as_formulas_are_quoted(tmp_path):
+    ids = ["u1-i1", "u2-i2"]
+    runs = [write_run(tmp_path / "a", "a", {"u1-i1": "=HYPERLINK(\"x\")", "u2-i2": "fine"}),
+            write_run(tmp_path / "b", "b", {"u1-i1": "-great fit", "u2-i2": "@once"}, ids)]
+    _, files = export_sheet(runs, "explanation", n=2, seed=1, out=tmp_path / "sheet")
+    outputs = {r["output"] for r in read_rows(files["sheet.csv"])}
+    assert outputs == {"'=HYPERLINK(\"x\")", "fine", "'-great fit", "'@once"}
+    assert '"=HYPERLINK' in files["form.html"].read_text().replace('\\"', '"')  # the form shows the text as it is
+
+
 def test_the_seed_fixes_the_items_and_the_order(runs, tmp_path):
     one, again = build_sheet(runs, "explanation", 8, seed=5), build_sheet(runs, "explanation", 8, seed=5)
     other = build_sheet(runs, "explanation", 8, seed=6)
@@ -400,6 +410,8 @@ def chromium() -> str | None:
 
 FILL_SCRIPT = """<script>
 // what an annotator does: a name, then for each output the score 4 on every criterion (3 for slot B)
+document.querySelector('input[placeholder^=comment]').value = '=1+1';  // typed: the CSV must quote it
+document.querySelector('input[placeholder^=comment]').dispatchEvent(new Event('input'));
 nameBox.value = 'browser';
 for (const input of document.querySelectorAll('input[type=radio]')) {
   const slot = input.name.split('-')[2];
@@ -437,3 +449,4 @@ def test_the_html_form_fills_in_headless_chromium_and_imports(runs, tmp_path):
     rows = read_rows(tmp_path / "browser.csv")
     assert {r["fluency"] for r in rows if r["slot"] == "B"} == {"3"}
     assert {r["fluency"] for r in rows if r["slot"] != "B"} == {"4"}
+    assert rows[0]["comment"] == "'=1+1"

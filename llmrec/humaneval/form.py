@@ -128,8 +128,9 @@ function build() {
     cards[item] = {node: card, rows: rows};
   }
 }
-function csvField(v) {
-  const s = String(v === undefined || v === null ? '' : v);
+function csvField(v) {  // as sheet.csv: a cell a spreadsheet would run as a formula gets a leading apostrophe
+  let s = String(v === undefined || v === null ? '' : v);
+  if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 function sheetCsv(who) {  // the sheet's rows with this annotator's answers: the columns of sheet.csv

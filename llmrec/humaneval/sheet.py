@@ -246,11 +246,20 @@ def _shown(value: Any) -> str:
 
 # --- writing -------------------------------------------------------------------------------------
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula, quoted with a leading apostrophe: the outputs are
+    model text, and an annotator opens the sheet in a spreadsheet. Only display columns can start so."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def sheet_csv(sheet: Sheet) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=sheet.columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(sheet.rows())
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in sheet.rows())
     return buffer.getvalue()
 
 
