@@ -420,6 +420,10 @@ for (const input of document.querySelectorAll('input[type=radio]')) {
 const done = document.getElementById('progress').textContent;
 const pre = document.createElement('pre'); pre.id = 'csv-out'; pre.textContent = sheetCsv(nameBox.value);
 document.body.append(pre);
+// the parser "Load CSV" restores answers with, on a field holding a comma, a quote and a line break
+const parsed = document.createElement('pre'); parsed.id = 'parsed';
+parsed.textContent = JSON.stringify(parseCsv(pre.textContent + 'x,"a,""b""\\nc",\\n'));
+document.body.append(parsed);
 document.title = done;
 </script>
 </body>"""
@@ -443,6 +447,8 @@ def test_the_html_form_fills_in_headless_chromium_and_imports(runs, tmp_path):
 
     csv_text = html_lib.unescape(re.search(r'<pre id="csv-out">(.*?)</pre>', done.stdout, re.S).group(1))
     (tmp_path / "browser.csv").write_text(csv_text)
+    parsed = json.loads(html_lib.unescape(re.search(r'<pre id="parsed">(.*?)</pre>', done.stdout, re.S).group(1)))
+    assert parsed == [*csv.reader(io.StringIO(csv_text)), ["x", 'a,"b"\nc', ""]]
     assert read_rows(tmp_path / "browser.csv")[0].keys() == read_rows(files["sheet.csv"])[0].keys()
     result = import_annotations([tmp_path / "browser.csv"], files["key.json"])
     assert result.annotators == ["browser"] and result.n_answers == 3 * 3 * 4
