@@ -116,8 +116,21 @@ def _sample(record: dict, kind: str, catalogue: "_Catalogue | None") -> Sample:
         raw = record.get("raw")
         if isinstance(raw, str):  # a generated answer (likelihood scoring records the log-probabilities)
             sample.mentions = catalogue.mentions(raw, ranked)
-            sample.reparsed_differs = [m[1] for m in sample.mentions if m[3] == "kept"] != ranked
+            sample.reparsed_differs = _differs(sample.mentions, record.get("prediction") or {})
     return sample
+
+
+# A mention's outcome and the prediction count it adds to.
+_COUNTED = {"hallucinated": "hallucinated", "out of candidates": "out_of_candidates", "duplicate": "duplicates"}
+
+
+def _differs(mentions: list[list], prediction: dict) -> bool:
+    """Whether the mentions read again tell another story than the recorded prediction: another list, or
+    other counts of hallucinated, out-of-candidate and duplicate items (the parser changed since)."""
+    if [m[1] for m in mentions if m[3] == "kept"] != (prediction.get("value") or []):
+        return True
+    return any(sum(m[3] == outcome for m in mentions) != (prediction.get(count) or 0)
+               for outcome, count in _COUNTED.items())
 
 
 class _Catalogue:

@@ -257,5 +257,6 @@ SECTIONS: list[Section] = [
 FORMATS: Registry[Callable[[list[dict]], str]] = Registry("report format")
 FORMATS.add("md", markdown_report, "Markdown leaderboards")
 FORMATS.add("html", html_report, "one self-contained HTML page with tables and plots")
-FORMATS.add("csv", export.csv_text, "one row per run x task x metric: value, ci_lo, ci_hi and the protocol keys")
+FORMATS.add("csv", export.csv_text, "every leaderboard, one row per run x task x metric: value, ci_lo, ci_hi, "
+            "its protocol block, position and best mark, and the protocol keys")
 FORMATS.add("json", export.json_text, "the CSV's records as a JSON list")
