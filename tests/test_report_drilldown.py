@@ -235,3 +235,11 @@ def test_csv_and_json_exports_equal_the_leaderboard_rows(two_protocols):
     assert "limit=20" in smol["settings"]
     knn = next(r for r in records if r["label"] == "itemknn" and r["metric"] == "hr@10")
     assert (knn["protocol"], knn["position"], knn["best"]) == ("A", 1, True)
+
+
+def test_embedded_json_is_script_safe_and_has_no_nan():
+    from llmrec.reporting.drilldown_page import embed
+
+    text = embed({"raw": "</script><!-- & -->", "scores": {"bleu-4": float("nan"), "hr@1": 1.0}})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"raw": "</script><!-- & -->", "scores": {"bleu-4": None, "hr@1": 1.0}}

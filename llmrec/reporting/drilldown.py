@@ -14,6 +14,7 @@ drill-down's judge column (JUDGE_KEY).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -77,35 +78,47 @@ class Drilldown:
 def build(report: Report) -> Drilldown:
     """One table per leaderboard row (a run's task), in the leaderboards' order."""
     catalogues = _Catalogues()
-    tables = [_table(row, group.task, group.dataset, group.kind, catalogues)
-              for group in report.groups for block in group.blocks for row in block.rows]
+    logs: dict[str, dict[str, list[dict]] | None] = {}  # each run's samples.jsonl is read once
+    tables = []
+    for group in report.groups:
+        for row in (row for block in group.blocks for row in block.rows):
+            if row.run["path"] not in logs:
+                logs[row.run["path"]] = run_samples(row.run)
+            by_task = logs[row.run["path"]]
+            records = None if by_task is None else by_task.get(group.task, [])
+            tables.append(_table(row, records, group.task, group.dataset, group.kind, catalogues))
     return Drilldown(tables, catalogues.used_titles())
 
 
-def run_samples(run: dict, task: str) -> list[dict] | None:
-    """A run's recorded samples of `task` in file order, or None when the run folder has no samples.jsonl."""
+def run_samples(run: dict) -> dict[str, list[dict]] | None:
+    """A run's recorded samples by task, in file order, or None when the run folder has no samples.jsonl."""
     path = Path(run["path"]).parent / SAMPLES_FILE
     if not path.is_file():
         return None
-    return [r for (t, _), r in SampleLog.read(path).records.items() if t == task]
+    by_task: dict[str, list[dict]] = {}
+    for (task, _), record in SampleLog.read(path).records.items():
+        by_task.setdefault(task, []).append(record)
+    return by_task
 
 
-def _table(row: Row, task: str, dataset: str, kind: str, catalogues: "_Catalogues") -> Table:
-    records = run_samples(row.run, task)
+def _table(row: Row, records: list[dict] | None, task: str, dataset: str, kind: str,
+           catalogues: "_Catalogues") -> Table:
     if records is None:
         return Table(row.run_id, row.label, task, dataset, kind, None, [],
                      note=f"no {SAMPLES_FILE} next to {row.run['path']}: nothing to drill into")
-    catalogue = catalogues.get(dataset, row.entry.get("fingerprint")) if kind == "ranking" else None
+    catalogue = catalogues.get(dataset, row.entry.get("fingerprint"))
     samples = [_sample(r, kind, catalogue) for r in records]
     note = ""
-    if kind == "ranking" and catalogue is None:
+    if catalogue is None:
         note = (f"the prepared data of {dataset} (fingerprint {str(row.entry.get('fingerprint'))[:12]}) was not "
-                "found: items are shown by id, and mentions are not matched again")
+                "found: items are shown by id" + (", and mentions are not matched again" if kind == "ranking" else ""))
     return Table(row.run_id, row.label, task, dataset, kind, catalogue.key if catalogue else None, samples, note)
 
 
 def _sample(record: dict, kind: str, catalogue: "_Catalogue | None") -> Sample:
     sample = Sample(record)
+    if catalogue is not None:
+        catalogue.use([record.get("item")])
     if kind != "ranking":
         return sample
     ranked = (record.get("prediction") or {}).get("value") or []
@@ -137,16 +150,20 @@ class _Catalogue:
     """One dataset's items: their titles, and the matcher the ranking tasks parse answers with."""
 
     def __init__(self, key: str, items):
-        from llmrec.parsing import ItemMatcher
-
         self.key = key
         self.items = items
         self.title = items["title"].astype(str).to_dict()
-        self.matcher = ItemMatcher(items)
         self.used: set[int] = set()
 
+    @cached_property
+    def matcher(self):
+        """Built on first use: only generated ranking answers are read again."""
+        from llmrec.parsing import ItemMatcher
+
+        return ItemMatcher(self.items)
+
     def use(self, *item_lists) -> None:
-        self.used.update(int(i) for items in item_lists for i in items if isinstance(i, int))
+        self.used.update(i for items in item_lists for i in items if isinstance(i, int))
 
     def mentions(self, raw: str, ranked: list[int]) -> list[list]:
         """Each mention of the answer: its text, the item it names, the step that matched it, and its outcome.

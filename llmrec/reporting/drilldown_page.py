@@ -68,7 +68,10 @@ def _option(index: int, table: Table) -> str:
 def embed(value: Any) -> str:
     """JSON that is safe inside a <script> element and that JSON.parse reads (no NaN: a non-finite number,
     which a record may hold for an undefined score, becomes null)."""
-    text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a NaN or infinity somewhere: rare, so only then walk the whole value
+        text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
@@ -147,7 +150,8 @@ _JS = r"""
     if (s.hay === undefined) {
       const r = s.record, p = pred(s);
       const parts = [r.sample_id, r.user, r.item, r.prompt, typeof r.raw === 'string' ? r.raw : '',
-                     typeof r.reference === 'string' ? r.reference : itemText(t, r.reference),
+                     t.kind === 'ranking' ? itemText(t, r.reference) : String(r.reference),
+                     r.item === null || r.item === undefined ? '' : itemText(t, r.item),
                      typeof p.value === 'string' ? p.value : ''];
       if (Array.isArray(p.value)) parts.push(...p.value.slice(0, 10).map((i) => itemText(t, i)));
       (s.mentions || []).forEach((m) => parts.push(m[0]));
@@ -198,7 +202,7 @@ _JS = r"""
       const r = s.record, open = state.open.has(i);
       html += '<tr class="dd-row' + (open ? ' open' : '') + '" data-i="' + i + '"><td class="num">' + (i + 1) + '</td><td>' +
         esc(r.sample_id) + '</td><td class="num">' + esc(fmt(r.user)) + '</td><td>' +
-        esc(t.kind === 'ranking' ? itemText(t, r.reference) : fmt(r.item)) + '</td>';
+        esc(itemText(t, t.kind === 'ranking' ? r.reference : r.item)) + '</td>';
       if (t.kind === 'ranking') html += '<td class="num">' + (s.rank === null ? '—' : s.rank) + '</td>';
       html += '<td>' + short(t, s) + '</td>' + scores.map((n) => '<td class="num">' + fmt((r.scores || {})[n]) + '</td>').join('');
       if (t.judge.length) html += '<td class="dd-judge">' + esc(t.judge.map((n) => n + ' ' + fmt((r.judge || {})[n])).join(', ')) + '</td>';
