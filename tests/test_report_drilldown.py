@@ -154,7 +154,7 @@ def test_a_run_without_samples_or_catalogue_says_so(tmp_path: Path, monkeypatch)
         {"task": "direct", "sample_id": "u1", "user": 1, "item": 7, "prompt": None, "raw": None,
          "prediction": {"value": [3, 7], "parse_failed": False}, "reference": 7, "scores": {"hr@1": 0.0}}) + "\n")
     knn, pop = embedded_tables(render_report(load_runs([tmp_path / "runs"]), "html"))
-    assert knn["samples"][0]["rank"] == 2 and knn["catalogue"] is None and "was not found" in knn["note"]
+    assert knn["samples"][0]["rank"] == 2 and knn["catalogue"] is None and "is not in" in knn["note"]
     assert pop["samples"] == [] and "no samples.jsonl" in pop["note"]
 
 

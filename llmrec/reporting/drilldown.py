@@ -110,8 +110,11 @@ def _table(row: Row, records: list[dict] | None, task: str, dataset: str, kind: 
     samples = [_sample(r, kind, catalogue) for r in records]
     note = ""
     if catalogue is None:
-        note = (f"the prepared data of {dataset} (fingerprint {str(row.entry.get('fingerprint'))[:12]}) was not "
-                "found: items are shown by id" + (", and mentions are not matched again" if kind == "ranking" else ""))
+        from llmrec.data.cache import default_cache_dir
+
+        note = (f"the prepared data of {dataset} (fingerprint {str(row.entry.get('fingerprint'))[:12]}) is not in "
+                f"{default_cache_dir()} (set LLMREC_DATA_DIR to the data folder the run used): items are shown by "
+                "id" + (", and mentions are not matched again" if kind == "ranking" else ""))
     return Table(row.run_id, row.label, task, dataset, kind, catalogue.key if catalogue else None, samples, note)
 
 
