@@ -87,7 +87,10 @@
     const failed = p.parse_failed ? '<i>parse failure</i> ' : '';
     if (Array.isArray(p.value)) {
       const top = p.value.slice(0, 3).map((i) => esc(itemText(t, i))).join('; ');
-      return failed + top + (p.value.length > 3 ? ' …' : '');
+      const unusable = [['hallucinated', 'hallucinated'], ['out_of_candidates', 'out of candidates'],
+                        ['duplicates', 'duplicates']].filter(([k]) => p[k] > 0).map(([k, text]) => `${p[k]} ${text}`);
+      const counts = unusable.length ? ` <span class="note">(${esc(unusable.join(', '))})</span>` : '';
+      return failed + (top || '<i>no usable item</i>') + (p.value.length > 3 ? ' …' : '') + counts;
     }
     if (t.kind === 'rating') return failed || `${esc(fmt(p.value))} (target ${esc(fmt(r.reference))})`;
     const text = typeof p.value === 'string' ? p.value : (typeof r.raw === 'string' ? r.raw : '');
@@ -142,7 +145,8 @@
                                                                  i === r.reference));
     const where = s.rank === null ? 'not in the list' : `at rank ${s.rank}`;
     const more = p.value.length > SHOWN_LIST ? note(`… ${p.value.length - SHOWN_LIST} more; the target is ${where}`) : '';
-    return block(`parsed list (${p.value.length} items)`, `<table>${items.join('')}</table>${more}`);
+    const count = `${p.value.length} item${p.value.length === 1 ? '' : 's'}`;
+    return block(`parsed list (${count})`, `<table>${items.join('')}</table>${more}`);
   }
   function detail(t, s) {
     const r = s.record, p = pred(s), parts = [];

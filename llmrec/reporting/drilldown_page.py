@@ -48,9 +48,9 @@ def section(drilldown: Drilldown) -> str:
         "<label>search <input id='dd-search' type='search' placeholder='id, title, text…' size='22'></label>"
         "<label>show <select id='dd-filter'></select></label>"
         "<label>sort <select id='dd-sort'></select></label>"
-        "<span id='dd-count' class='note'></span>"
+        "<span class='dd-pager'><span id='dd-count' class='note'></span>"
         "<button id='dd-prev' type='button'>‹ prev</button><button id='dd-next' type='button'>next ›</button>"
-        "</div>",
+        "</span></div>",
         "<p id='dd-note' class='note warn'></p>",
         "<div class='scroll'><table id='dd-rows' class='dd'></table></div>",
         f"<script type='application/json' id='dd-titles'>{embed(drilldown.titles)}</script>",
@@ -90,6 +90,8 @@ CSS = """
 .dd-controls { display: flex; flex-wrap: wrap; gap: .6rem 1rem; align-items: center; margin: .6rem 0;
                font-size: .88rem; position: sticky; top: 0; background: #fff; padding: .4rem 0; z-index: 1; }
 .dd-controls select, .dd-controls input, .dd-controls button { font: inherit; }
+.dd-pager { display: inline-flex; gap: .4rem; align-items: center; white-space: nowrap; }
+#dd-table { max-width: 24rem; }
 table.dd td { white-space: normal; text-align: left; max-width: 26rem; }
 table.dd td.num { text-align: right; white-space: nowrap; }
 table.dd tr.dd-row { cursor: pointer; }
@@ -102,6 +104,7 @@ table.dd td.detail { background: #fafbfc; max-width: none; }
 .dd-detail table { font-size: .78rem; margin: 0; }
 .dd-detail td { white-space: normal; text-align: left; }
 .dd-target { background: #d3f2dc; font-weight: 700; }
+.dd-detail td:last-child { white-space: nowrap; }
 .o-kept { color: #276749; } .o-duplicate { color: #a16207; } .o-hallucinated { color: #9b2c2c; }
 .o-out { color: #7c3aed; }
 .dd-judge { color: #0e7490; }

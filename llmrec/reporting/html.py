@@ -52,7 +52,7 @@ details { margin-top: 2.5rem; font-size: .88rem; color: #52606d; }
 details li { margin: .2rem 0; }
 td.model a { color: inherit; text-decoration: none; border-bottom: 1px dotted #9aa5b1; }
 td.other { color: #7b8794; }
-th.task { max-width: 12rem; }
+th.task { max-width: none; white-space: nowrap; }
 td.other sup { font-weight: 700; color: #52606d; margin-left: .15rem; }
 """.replace("BEST", _BEST) + drilldown_page.CSS
 
@@ -197,7 +197,8 @@ def summary(report: Report) -> str:
         colors.setdefault(row.label, report.colors[row.run_id])
     parts = ["<h2>Summary across tasks</h2>", f"<p class='note'>{escape(overview.NOTE)}</p>",
              "<div class='scroll'><table><thead><tr><th class='left'>model</th>"]
-    parts += [f"<th class='task'>{escape(c.group.title)}<br>{escape(header(c.metric))}</th>" for c in table.columns]
+    parts += [f"<th class='task'>{escape(c.group.task)}<br>{escape(c.group.dataset)}<br>{escape(header(c.metric))}</th>"
+              for c in table.columns]
     parts.append("</tr></thead><tbody>")
     for label, cells in overview.model_rows(table):
         parts.append(f"<tr><td class='model left'>{_swatch(colors[label])}{escape(label)}</td>")
