@@ -103,7 +103,11 @@ def _load_hf(arg: str, name: str, kcore: int) -> "Dataset":
 
 
 def _hf_files(arg: str) -> list[Path]:
+    from llmrec.data.sources import existing_path
+
     local = Path(arg).expanduser()  # a local folder is hashed; a hub id is keyed by name only
+    if local.exists():
+        existing_path(local, "a dataset folder or file")
     if local.is_file():
         return [local]
     if local.is_dir():
