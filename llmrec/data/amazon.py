@@ -11,6 +11,7 @@ import ast
 import html
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,9 @@ def parse_record(line: str, path: Path, number: int) -> dict[str, Any]:
         record = json.loads(line)
     except (ValueError, RecursionError) as json_error:
         try:
-            record = ast.literal_eval(line)
+            with warnings.catch_warnings():  # compiling a broken line warns ("invalid decimal literal") to stderr
+                warnings.simplefilter("ignore", SyntaxWarning)
+                record = ast.literal_eval(line)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             reason = "nested too deeply" if isinstance(json_error, RecursionError) else json_error
             raise LLMRecError(f"{path}:{number}: expected a JSON object per line ({reason})") from None
