@@ -141,8 +141,8 @@ def _check_field_counts(path: Path, n_fields: int) -> None:
     if data.size and data[-1] != ord("\n"):
         ends = np.append(ends, data.size)
     starts = np.concatenate(([0], ends[:-1] + 1))
-    tabs = np.concatenate(([0], np.cumsum(data == ord("\t"))))
-    fields = tabs[ends] - tabs[starts] + 1
+    tabs_before_end = np.searchsorted(np.flatnonzero(data == ord("\t")), ends)
+    fields = np.diff(tabs_before_end, prepend=0) + 1  # a line's tabs: those before its end, less the line before's
     carriage = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("\r"))
     short = (fields < n_fields) & (ends - starts - carriage > 0)  # blank lines are skipped later
     short[:1] = False  # the header

@@ -34,10 +34,10 @@ from llmrec.errors import LLMRecError
 REQUIRED = ("sequential_data.txt", "datamaps.json")
 # Each optional file and what a folder without it lacks (recorded in the stats); the tasks that need it say so.
 OPTIONAL = {
-    "review_splits.pkl": "reviews and their ratings (for the rating, explanation and review tasks)",
-    "negative_samples.txt": "shipped negatives (sampled instead)",
-    "exp_splits.pkl": "explanations (the review's first sentence instead)",
-    "meta.json.gz": "titles and categories (the asin instead)",
+    "review_splits.pkl": "reviews and their ratings, for the rating, explanation and review tasks",
+    "negative_samples.txt": "shipped negatives, sampled instead",
+    "exp_splits.pkl": "explanations, the review's first sentence instead",
+    "meta.json.gz": "titles and categories, the asin instead",
 }
 SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 REVIEW_KEYS = ("reviewerID", "asin", "overall")
