@@ -427,3 +427,19 @@ def test_cli_bad_data_file_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LLMREC_DATA_DIR", str(tmp_path / "data"))
     code, err = run_cli(capsys, monkeypatch, "data", "prepare", name, "--candidates", "3")
     assert code == 2 and err.strip().splitlines() == [err.strip()] and err.startswith(f"error: {path}:3: "), err
+
+
+def test_p5_user_on_two_negative_lines(tmp_path):
+    folder = write_p5(tmp_path / "p5")
+    path = folder / "negative_samples.txt"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines + [lines[0]]) + "\n")
+    fails(tmp_path, f"p5:{folder}", path, rf"negative_samples.txt:{len(lines) + 1}: user '1' already has a line",
+          negatives=4)
+
+
+def test_atomic_item_year_not_finite_is_no_year(tmp_path):
+    items = ["item_id:token\ttitle:token_seq\tyear:token", "m1\tFirst\tinf", "m2\tSecond\t1e400", "m3\tThird\t1999"]
+    folder = write_atomic(tmp_path / "at", atomic_rows(), items)
+    titles = load_dataset(f"atomic:{folder}").items.set_index("item_id")["title"]
+    assert titles[["m1", "m2", "m3"]].tolist() == ["First", "Second", "Third (1999)"]

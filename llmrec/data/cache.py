@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from llmrec.data.model import Prepared
+from llmrec.errors import LLMRecError
 from llmrec.hashing import sha256_file
 
 FORMAT_VERSION = "llmrec-prepared/1"
@@ -68,7 +69,10 @@ class SourceHashes:
         entry = self.table.get(key)
         if entry is not None and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
             return entry["sha256"]
-        sha = sha256_file(path)
+        try:
+            sha = sha256_file(path)
+        except OSError as e:
+            raise LLMRecError(f"{path}: cannot read ({e})") from None
         self.table[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
         self.changed = True
         return sha

@@ -134,7 +134,7 @@ def _timestamps(values: pd.Series, where, column: str) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         ts = values.to_numpy(np.float64)
         require(~np.isnan(ts), where, expected, lambda row: values.iloc[row])
-        ts = ts // 1000 if ts.max() > 1e11 else ts  # milliseconds -> seconds
+        ts = ts // 1000 if ts.size and ts.max() > 1e11 else ts  # milliseconds -> seconds
         require(valid_times(ts), where, f"{expected} (a finite number, |t| < 2**53 s)", lambda row: values.iloc[row])
         return ts.astype(np.int64)
     parsed = _parse_dates(values)

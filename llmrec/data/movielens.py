@@ -186,7 +186,7 @@ def read_items(path: Path) -> pd.DataFrame:
     if year_col:
         # "1995" or "1995.0" -> " (1995)", unless the title already ends with it.
         year = pd.to_numeric(df[year_col], errors="coerce")
-        year_text = year.map(lambda y: "" if pd.isna(y) else f"({int(y)})")
+        year_text = year.map(lambda y: f"({int(y)})" if np.isfinite(y) else "")  # "inf" or empty: no year
         add = (year_text != "") & (title != "") & ~np.array([t.endswith(y) for t, y in zip(title, year_text)], dtype=bool)
         title = title.where(~add, title + " " + year_text)
     if category_col is None:

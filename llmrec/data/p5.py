@@ -79,6 +79,8 @@ def load_pickle(path: Path) -> Any:
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             ImportError, OverflowError, MemoryError, RecursionError) as e:
         raise LLMRecError(f"{path}: not a pickle of plain lists/dicts ({e})") from None
+    except OSError as e:
+        raise LLMRecError(f"{path}: cannot read ({e})") from None
 
 
 def read_datamaps(path: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -132,6 +134,8 @@ def read_negatives(path: Path, id2user: dict, id2item: dict) -> dict[str, list[s
         if len(tokens) < 2 or len(tokens) != width:
             raise LLMRecError(f"{path}:{number}: expected 'user_id' and {max((width or 2) - 1, 1)} negative item ids")
         user = _lookup(id2user, tokens[0], path, number, "user")
+        if user in negatives:  # a second line would silently replace the first
+            raise LLMRecError(f"{path}:{number}: user {tokens[0]!r} already has a line; expected one line per user")
         negatives[user] = [_lookup(id2item, t, path, number, "item") for t in tokens[1:]]
     return negatives
 
