@@ -443,3 +443,17 @@ def test_atomic_item_year_not_finite_is_no_year(tmp_path):
     folder = write_atomic(tmp_path / "at", atomic_rows(), items)
     titles = load_dataset(f"atomic:{folder}").items.set_index("item_id")["title"]
     assert titles[["m1", "m2", "m3"]].tolist() == ["First", "Second", "Third (1999)"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_cli_fifo_dataset_exits_2_without_blocking(tmp_path):
+    import subprocess
+
+    fifo = tmp_path / "reviews.json"
+    os.mkfifo(fifo)
+    env = {**os.environ, "LLMREC_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "llmrec", "data", "prepare", f"amazon:{fifo}"], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == f"error: {fifo}: not a regular file or folder (expected an Amazon " \
+                                                    f"review file or a folder with one)\n", done.stderr
+    assert not (tmp_path / "data").exists()
