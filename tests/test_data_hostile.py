@@ -457,3 +457,12 @@ def test_cli_fifo_dataset_exits_2_without_blocking(tmp_path):
     assert done.returncode == 2 and done.stderr == f"error: {fifo}: not a regular file or folder (expected an Amazon " \
                                                     f"review file or a folder with one)\n", done.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("candidates", [0, -5, "ten"])
+def test_candidates_below_one_speaks_of_candidates(tmp_path, candidates):
+    from llmrec.data import prepare_for_run
+
+    with pytest.raises(LLMRecError, match=r"^--candidates: expected an integer >= 1"):
+        prepare_for_run("movielens-100k", seed=1, candidates=candidates, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
