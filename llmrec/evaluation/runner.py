@@ -138,7 +138,9 @@ class Bench:
                                 seed=c.seed)
         samples = task.build(prepared, options)
         if not samples:
-            raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split")
+            absent = "; ".join(f"{n}: {what}" for n, what in prepared.stats.get("absent_files", {}).items())
+            raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split"
+                              + (f" (missing from its folder: {absent})" if absent else ""))
         settings = self.predictor.task_settings(task, setup)
         meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "split": options.split,
                 "n_samples": len(samples), "sample_ids_sha256": sample_ids_sha256(s.sample_id for s in samples),
