@@ -37,8 +37,6 @@ PLACEHOLDER_KEY = "EMPTY"  # servers without authentication still expect some be
 RETRYABLE_STATUS = {408, 409, 429}  # plus every 5xx
 MAX_RETRY_AFTER = 300.0  # a server asking for longer than this is treated as asking for this
 ENDPOINTS = ("chat", "completions")
-PROBE_ALTERNATIVES = 5  # top log-probabilities asked of the echo probe: a non-empty token among them
-SPECIAL_TOKEN = re.compile(r"<[^<>\s]*>")  # <|im_end|>, </s>: text that re-tokenizes as something else
 
 
 class Unreachable(TransientError):
@@ -81,6 +79,7 @@ class OpenAIBackend:
         url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self._api_key = os.environ.get("OPENAI_API_KEY") or ""
         self.base_url, basic_auth = self._credentials(url)
+        self.base_url, self._query = _split_query(self.base_url)  # the SDK appends paths after a query
         self.concurrency = concurrency
         self.parallel = concurrency  # samples the runner keeps in flight, one per call
         self.timeout = float(timeout)
@@ -234,7 +233,7 @@ class OpenAIBackend:
             # aiohttp as transport: at high concurrency httpx cost about 1 ms more CPU per request.
             self._loop.client = AsyncOpenAI(
                 api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0,
-                default_headers=self._headers, http_client=DefaultAioHttpClient(),
+                default_headers=self._headers, default_query=self._query, http_client=DefaultAioHttpClient(),
             )
         return self._loop.client
 
@@ -313,29 +312,33 @@ class OpenAIBackend:
             raise LLMRecError(self._misaligned_message(str(err))) from None
 
     async def _check_echo(self, client: Any, prompt: str) -> None:
-        """Once per backend: the echoed log-probability of a token after `prompt` must match the one the
-        server reports when generating it. Some servers shift echoed log-probabilities by one token
-        (llama-cpp-python, for models that add no BOS token). The token is never empty: when the model would
-        end right there, an alternative from the generated position's top log-probabilities is checked."""
+        """Once per backend: the echoed log-probability of a token the server generates after a prompt must
+        match the one it reports when generating it. Some servers shift echoed log-probabilities by one token
+        (llama-cpp-python, for models that add no BOS token). The token must not be empty (a model that ends
+        right there proves nothing), so where it is, the check moves to a shorter prefix of the prompt."""
         async with self._echo_lock:  # calls on several threads: one probe, the others wait for its verdict
             if self._echo_checked:
                 return
-            choice = await self._with_retries(
-                lambda: self._completion(client, {"prompt": prompt, "max_tokens": 1, "logprobs": PROBE_ALTERNATIVES,
-                                                  "temperature": 0.0}),
-                unsupported=self._no_echo_message,
-            )
-            for token, generated in probe_tokens(choice):
-                echoed = await self._score_one(client, (prompt, token))
+            for prefix in probe_prefixes(prompt):
+                choice = await self._with_retries(
+                    lambda: self._completion(client, {"prompt": prefix, "max_tokens": 1, "logprobs": 1,
+                                                      "temperature": 0.0}),
+                    unsupported=self._no_echo_message,
+                )
+                lp = choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else {}
+                values, token = lp.get("token_logprobs") or [None], choice["text"]
+                if not token or not isinstance(values[0], (int, float)):
+                    continue  # the model ended here (llama.cpp then lists no log-probabilities at all)
+                echoed = await self._score_one(client, (prefix, token))
                 if echoed.tokens != 1:
-                    continue  # the token merges with the prompt's end: try the next one
-                if abs(echoed.logprob - generated) > max(0.1, 0.05 * abs(generated)):
+                    continue  # the token merges with the prefix's end: another prefix
+                if abs(echoed.logprob - values[0]) > max(0.1, 0.05 * abs(values[0])):
                     raise LLMRecError(self._misaligned_message(
-                        f"token {token!r} scores {echoed.logprob:.2f} echoed but {generated:.2f} generated"))
+                        f"token {token!r} scores {echoed.logprob:.2f} echoed but {values[0]:.2f} generated"))
                 self._echo_checked = True
                 return
-            raise LLMRecError(self._no_echo_message("no non-empty next token with a log-probability to check "
-                                                    "the echo against"))
+            raise LLMRecError(self._no_echo_message("no prefix of the first prompt made the model generate a "
+                                                    "token to check the echoed log-probabilities against"))
 
     def _no_echo_message(self, detail: str | None) -> str:
         msg = (
@@ -450,20 +453,23 @@ class OpenAIBackend:
         return redact(text)
 
 
+def _split_query(url: str | None) -> tuple[str | None, dict[str, str]]:
+    """A URL without its query, and the query's parameters (sent with every request: Azure's api-version)."""
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    if not url:
+        return url, {}
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="")), dict(parse_qsl(parts.query))
+
+
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
-def probe_tokens(choice: dict[str, Any]) -> list[tuple[str, float]]:
-    """(token, generated log-probability) to check the echo with, best first: the generated token, then the
-    generated position's alternatives; empty and special-token texts left out (they re-tokenize differently)."""
-    lp = choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else {}
-    values, tops = lp.get("token_logprobs") or [None], lp.get("top_logprobs") or [None]
-    found = []
-    if isinstance(values[0], (int, float)):
-        found.append((choice.get("text") or "", float(values[0])))
-    if isinstance(tops[0], dict):
-        found += sorted(((t, float(v)) for t, v in tops[0].items() if isinstance(v, (int, float))),
-                        key=lambda tv: -tv[1])
-    usable = [(t, v) for t, v in found if isinstance(t, str) and t and not SPECIAL_TOKEN.fullmatch(t)]
-    return list(dict.fromkeys(usable))[:3]
+def probe_prefixes(prompt: str) -> list[str]:
+    """The prompt, then shorter prefixes cut mid-text (before its last word, at its middle), where a model
+    rarely ends: the echo check needs a generated token that is not end-of-text."""
+    text = prompt.rstrip()
+    cuts = [text.rfind(" "), text.rfind(" ", 0, len(text) // 2)]
+    return list(dict.fromkeys([prompt, *(text[:i] for i in cuts if i > 0)]))

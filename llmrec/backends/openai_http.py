@@ -48,21 +48,30 @@ def preview(raw: bytes, limit: int = 60) -> str:
 
 
 def choices(resp: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    """The response's choices in index order, each with its text (`kind` "chat": message.content, else `text`);
+    """The response's choices in index order, each with a text (`kind` "chat": message.content, else `text`);
     any other shape is a BadBody. The one check of a response's shape."""
     got = resp.get("choices")
     if not isinstance(got, list) or not got:
         raise BadBody("a 200 with no choices")
-    for c in got:
-        text = (c.get("message") or {}).get("content", "") if isinstance(c, dict) and kind == "chat" else (
-            c.get("text") if isinstance(c, dict) else None)
-        if not (isinstance(text, str) or (kind == "chat" and text is None)):
-            raise BadBody(f"a 200 whose choices hold no {'message content' if kind == 'chat' else 'text'}")
+    if any(_text(c, kind) is None for c in got):
+        raise BadBody(f"a 200 whose choices hold no {'message content' if kind == 'chat' else 'text'}")
     return sorted(got, key=lambda c: c["index"] if isinstance(c.get("index"), int) else 0)
 
 
 def choice_text(choice: dict[str, Any], kind: str) -> str:
-    return (choice["message"].get("content") or "") if kind == "chat" else choice["text"]
+    """The text of a choice that `choices` passed."""
+    return _text(choice, kind) or ""
+
+
+def _text(choice: Any, kind: str) -> str | None:
+    """A choice's text ("" for a chat message without content), None when it has none."""
+    if not isinstance(choice, dict):
+        return None
+    if kind != "chat":
+        return choice["text"] if isinstance(choice.get("text"), str) else None
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, dict) else 0
+    return "" if content is None else content if isinstance(content, str) else None
 
 
 def retry_after_seconds(headers: Any) -> float | None:

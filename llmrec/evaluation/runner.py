@@ -180,7 +180,7 @@ class Bench:
             mine["failures"] = len(failures)
             self.requests[name] = {k: earlier.get(k, 0) + mine.get(k, 0) for k in {*earlier, *mine}}
 
-        checkpointed = time.monotonic()
+        checkpointed = float("-inf")  # the first answers are checkpointed at once
         with progress(name, len(todo)) as advance:
             for done in answered_as_they_come(answer, todo, self.predictor.chunk, self.predictor.parallel,
                                               self.predictor.stop):
