@@ -395,6 +395,20 @@ def test_kill_9_midway_then_resume_sends_no_answered_request_again(proxy, tmp_pa
         r.response["usage"]["prompt_tokens"] for r in proxy.completions())
 
 
+def test_a_server_failing_every_sample_stops_the_run_after_a_row_of_failures(proxy, tmp_path, data_root):
+    proxy.inject("500", 1000)
+    done = bench(proxy.base_url, tmp_path, data_root, "--max-retries", "0", "--concurrency", "2", limit=40)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: rating: the last ") and "samples all failed (last: gave up after 0 retries: " \
+        "HTTP 500 from" in last, done.stderr
+    failed = records(run_folder(tmp_path))
+    assert 20 <= len(failed) <= 22  # the row, and the samples in flight when it ended
+    assert all("failed" in r for r in failed) and len(proxy.completions()) <= 22
+    manifest = json.loads((run_folder(tmp_path) / "manifest.json").read_text())
+    assert manifest["tasks"]["rating"]["requests"]["failures"] == len(failed)
+
+
 # ---- the command line: start-up failures in one line --------------------------------------------
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from contextlib import closing
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import islice
@@ -174,26 +175,34 @@ class Bench:
         name, earlier, before = plan.task.name, dict(self.requests[plan.task.name]), self.predictor.request_counts()
         failures: list[str] = []
 
-        def count() -> None:  # this invocation's requests added to the earlier ones
+        def checkpoint() -> None:  # this invocation's requests added to the earlier ones, and the manifest
             now = self.predictor.request_counts()
-            mine = {k: now[k] - before[k] for k in now}
-            mine["failures"] = len(failures)
-            self.requests[name] = {k: earlier.get(k, 0) + mine.get(k, 0) for k in {*earlier, *mine}}
+            if now or failures:  # a local model sends no requests
+                mine = {**{k: now[k] - before[k] for k in now}, "failures": len(failures)}
+                self.requests[name] = {k: earlier.get(k, 0) + mine.get(k, 0) for k in {*earlier, *mine}}
+            write_json(self.folder / MANIFEST_FILE, self._manifest(plans, None))
 
-        checkpointed = float("-inf")  # the first answers are checkpointed at once
-        with progress(name, len(todo)) as advance:
-            for done in answered_as_they_come(answer, todo, self.predictor.chunk, self.predictor.parallel,
-                                              self.predictor.stop):
-                samples_log.append(record(plan.task, s, a) if isinstance(a, Answer) else failed_record(s, a)
-                                   for s, a in done)
-                failures += [str(a) for _, a in done if isinstance(a, SampleFailed)]
-                advance(len(done))
-                if time.monotonic() - checkpointed >= CHECKPOINT_S:  # what a kill would lose: seconds, not all
-                    count()
-                    write_json(self.folder / MANIFEST_FILE, self._manifest(plans, None))
-                    checkpointed = time.monotonic()
-        count()
-        write_json(self.folder / MANIFEST_FILE, self._manifest(plans, None))
+        checkpointed, in_a_row = float("-inf"), 0  # the first answers are checkpointed at once
+        try:
+            answers = answered_as_they_come(answer, todo, self.predictor.chunk, self.predictor.parallel,
+                                            self.predictor.stop)
+            with progress(name, len(todo)) as advance, closing(answers):  # closed: the calls in flight stop
+                for done in answers:
+                    samples_log.append(record(plan.task, s, a) if isinstance(a, Answer) else failed_record(s, a)
+                                       for s, a in done)
+                    advance(len(done))
+                    for _, a in done:
+                        in_a_row = in_a_row + 1 if isinstance(a, SampleFailed) else 0
+                        failures += [str(a)] if isinstance(a, SampleFailed) else []
+                    if in_a_row >= FAILED_IN_A_ROW:
+                        raise LLMRecError(f"{name}: the last {in_a_row} samples all failed (last: {failures[-1]}); "
+                                          "the server is not answering: they are recorded as failed, run the "
+                                          "same command again later to ask for them")
+                    if time.monotonic() - checkpointed >= CHECKPOINT_S:  # a kill loses seconds of counts, not all
+                        checkpoint()
+                        checkpointed = time.monotonic()
+        finally:  # also when the run stops: what it counted is kept
+            checkpoint()
         if failures:
             log(f"{name}: {len(failures)} of {len(todo)} samples failed (last: {failures[-1]}); they are recorded "
                 "as failed, not scored: run the same command again to ask for them only")
@@ -233,7 +242,8 @@ class Bench:
         wall = time.perf_counter() - self.started + float(self.previous.get("wall_time_s", 0.0))
         tasks = {}
         for p in plans:
-            tasks[p.task.name] = {**p.meta, "requests": self.requests[p.task.name]}
+            tasks[p.task.name] = {**p.meta, **({"requests": self.requests[p.task.name]}
+                                               if self.requests[p.task.name] else {})}
             if metrics is not None:
                 tasks[p.task.name]["counts"] = metrics["tasks"][p.task.name]["counts"]
         return {
@@ -247,6 +257,7 @@ class Bench:
 
 
 CHECKPOINT_S = 2.0  # while answering, the manifest (wall time, tokens, request counts) is rewritten this often
+FAILED_IN_A_ROW = 20  # samples failing one after another: the server is down, not one sample's problem
 
 
 def record(task: Task, sample: Sample, answer: Answer) -> dict:
