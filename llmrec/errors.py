@@ -8,3 +8,8 @@ class LLMRecError(Exception):
 def where(path, line: int | None = None) -> str:
     """'file' or 'file:line' for error messages."""
     return f"{path}:{line}" if line is not None else str(path)
+
+
+class SampleFailed(LLMRecError):
+    """One sample's requests kept failing after every retry (server errors, timeouts, malformed answers): the
+    sample is recorded as failed, never as an answer, the run goes on, and a re-run retries only such samples."""

@@ -1,8 +1,9 @@
 """Run records: one folder per run with manifest.json, samples.jsonl and metrics.json.
 
 samples.jsonl is appended and flushed as samples complete, so a killed run loses at most the samples in
-flight; re-running the same command reads it back and skips what is recorded. Only answers are
-recorded: a failed request raises before anything is written for it, so errors are never cached.
+flight; re-running the same command reads it back and skips what is answered. A sample whose requests
+failed is recorded with `failed` (the error) instead of an answer, so it is counted but never scored as
+one, and a re-run asks for it again (its answer's line then supersedes the failed one).
 """
 
 from __future__ import annotations
