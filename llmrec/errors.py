@@ -10,6 +10,11 @@ def where(path, line: int | None = None) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
+class SampleFailed(LLMRecError):
+    """One sample's requests kept failing after every retry (server errors, timeouts, malformed answers): the
+    sample is recorded as failed, never as an answer, the run goes on, and a re-run retries only such samples."""
+
+
 def shown(value) -> str:
     """A value as an error message shows it: its repr, cut short (a YAML alias bomb never expands in full)."""
     import reprlib

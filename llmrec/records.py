@@ -1,8 +1,9 @@
 """Run records: one folder per run with manifest.json, samples.jsonl and metrics.json.
 
 samples.jsonl is appended and flushed as samples complete, so a killed run loses at most the samples in
-flight; re-running the same command reads it back and skips what is recorded. Only answers are
-recorded: a failed request raises before anything is written for it, so errors are never cached.
+flight; re-running the same command reads it back and skips what is answered. A sample whose requests
+failed is recorded with `failed` (the error) instead of an answer, so it is counted but never scored as
+one, and a re-run asks for it again (its answer's line then supersedes the failed one).
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ def run_id(model: str, settings: dict[str, Any]) -> str:
     return f"{slug}__{settings_hash(settings)[:10]}"
 
 
-# What a sample record must hold to be scored again (a resumed run, compare).
-RECORD_KEYS = ("task", "sample_id", "prediction", "reference")
+# What every line of a sample log holds, and what an answered sample's record must hold to be scored again
+# (a resumed run, compare); a failed sample's record holds `failed` (the error) instead of an answer.
+KEYS = ("task", "sample_id")
+RECORD_KEYS = (*KEYS, "prediction", "reference")
+FAILED = "failed"
 
 
 class SampleLog:
@@ -45,18 +49,20 @@ class SampleLog:
     from the file, so the next append starts a line of its own. `SampleLog.read(path)` loads it
     read-only: the cut line is left out the same way, but no file is created or changed. A blank line
     holds no record. Every record must be UTF-8 JSON of the shape bench writes (`record_problem`): a record
-    of another shape is refused naming its line, never scored."""
+    of another shape is refused naming its line, never scored. Opened for appending it is a run's own log,
+    read back to resume: an answered sample needs its prediction and reference, a failed one its error."""
 
-    def __init__(self, path: Path, *, read_only: bool = False, required: tuple[str, ...] = RECORD_KEYS):
+    def __init__(self, path: Path, *, read_only: bool = False, required: tuple[str, ...] | None = None):
         self.path = path
         self.read_only = read_only
         self.records: dict[tuple[str, str], dict] = {}
         self.dropped_partial = 0  # a line cut short by a kill, left out
+        self.failed_ok = not read_only  # readers that take failed records ask for them by their keys
         if path.exists():
-            self._load(required)
+            self._load(required or (KEYS if read_only else RECORD_KEYS))
 
     @classmethod
-    def read(cls, path: Path, required: tuple[str, ...] = RECORD_KEYS) -> "SampleLog":
+    def read(cls, path: Path, required: tuple[str, ...] = KEYS) -> "SampleLog":
         """The recorded samples, without touching the file; every record must hold the `required` keys."""
         return cls(path, read_only=True, required=required)
 
@@ -75,7 +81,7 @@ class SampleLog:
     def _add(self, n: int, line: bytes, required: tuple[str, ...]) -> None:
         try:
             record = json.loads(line.decode("utf-8"))
-            problem = record_problem(record, required)
+            problem = record_problem(record, required, failed_ok=self.failed_ok)
         except UnicodeDecodeError:
             problem = "bytes that are not UTF-8"
         except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
@@ -105,19 +111,25 @@ class SampleLog:
             self.records[(r["task"], r["sample_id"])] = r
 
 
-def record_problem(record: Any, required: tuple[str, ...] = RECORD_KEYS) -> str | None:
+def record_problem(record: Any, required: tuple[str, ...] = RECORD_KEYS, *,
+                   failed_ok: bool = False) -> str | None:
     """None for a sample record of the shape bench writes; "" when it is no mapping of the `required` keys;
-    else what is wrong with it. Values are checked against their task's kind (rating, ranking, text)."""
+    else what is wrong with it. Values it holds are checked against their task's kind (rating, ranking, text).
+    `failed_ok`: a failed sample's record (its `failed` error instead of an answer) is one too."""
+    if failed_ok and isinstance(record, dict) and FAILED in record:
+        required = KEYS
+        if not isinstance(record[FAILED], str):
+            return f"{FAILED}: expected the error as text, got {shown(record[FAILED])}"
     if not isinstance(record, dict) or not all(k in record for k in required):
         return ""
-    if not all(isinstance(record.get(k, ""), str) for k in ("task", "sample_id")):
+    if not all(isinstance(record.get(k, ""), str) for k in KEYS):
         return "task and sample_id should be text"
     kind = task_kind(record["task"])
-    if "prediction" in required:
+    if "prediction" in record:
         problem = prediction_problem(record["prediction"], kind)
         if problem:
             return f"prediction: {problem}"
-    if "reference" in required and kind and not VALUES[kind][1](record["reference"]):
+    if "reference" in record and kind and not VALUES[kind][1](record["reference"]):
         return f"reference: expected {VALUES[kind][0]}, got {shown(record['reference'])}"
     truncated = record.get("truncated_history", 0)
     if not (_is_int(truncated) and truncated >= 0):
@@ -196,6 +208,11 @@ def manifest_problem(manifest: Any) -> str | None:
     wall = manifest.get("wall_time_s", 0.0)
     if not (_is_number(wall) and math.isfinite(wall) and wall >= 0):
         return f"wall_time_s should be a number of seconds, found {shown(wall)}"
+    for task, entry in (manifest.get("tasks") or {}).items():
+        requests = entry.get("requests") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or requests is not None and not (
+                isinstance(requests, dict) and all(_is_int(n) and n >= 0 for n in requests.values())):
+            return f"tasks.{shown(task)} should be an object whose requests are counts, found {shown(entry)}"
     info = manifest.get("model_info") or {}
     if "fitted" in info and not isinstance(info["fitted"], dict):
         return f"model_info.fitted should be an object, found {shown(info['fitted'])}"

@@ -383,6 +383,19 @@ def test_resuming_broken_records_is_one_line_naming_the_file(capsys, monkeypatch
     assert {p: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
 
 
+def test_a_failed_sample_record_is_asked_again_on_resume(capsys, monkeypatch, tmp_path, finished_run, data_root):
+    def failed_first(data: bytes) -> bytes:
+        lines = data.splitlines(keepends=True)
+        first = json.loads(lines[0])
+        failed = {k: first[k] for k in ("task", "sample_id", "user", "item")} | {"failed": "HTTP 500"}
+        return (json.dumps(failed) + "\n").encode() + b"".join(lines[1:])
+
+    folder = broken_copy(finished_run, tmp_path, "samples.jsonl", failed_first,
+                         lambda f: resume(capsys, monkeypatch, f, data_root))
+    code, _, err = resume(capsys, monkeypatch, folder, data_root)
+    assert code == 0 and "4 samples already recorded, 1 failed ones to ask again" in err, err
+
+
 def test_resuming_intact_records_reuses_them(capsys, monkeypatch, tmp_path, finished_run, data_root):
     folder = broken_copy(finished_run, tmp_path, "samples.jsonl", lambda data: data,
                          lambda f: resume(capsys, monkeypatch, f, data_root))
@@ -609,6 +622,10 @@ def test_fuzz_run_metrics_report_or_fail_in_one_line_naming_the_file(capsys, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
 
 
+def failed_record() -> dict:
+    return {"task": "direct", "sample_id": "u2-i2", "user": 2, "item": 2, "failed": "HTTP 500 after 6 retries"}
+
+
 def record(kind: str) -> dict:
     values = {"rating": (3.5, 4.0), "ranking": ([3, 1, 2], 1), "text": ("nice top", "Adorable")}
     value, reference = values[kind]
@@ -618,27 +635,29 @@ def record(kind: str) -> dict:
                            "duplicates": 0}, "reference": reference, "truncated_history": 0, "scores": {}}
 
 
-@given(st.sampled_from(["rating", "ranking", "text"]).flatmap(lambda kind: corrupted_json(record(kind))))
+@given(st.sampled_from(["rating", "ranking", "text", "failed"]).flatmap(
+    lambda kind: corrupted_json(failed_record() if kind == "failed" else record(kind))))
 @fuzz(100)
 def test_fuzz_sample_records_load_into_scorable_records_or_fail_naming_the_line(tmp_path, data):
     from llmrec.metrics import per_sample_scores, score
-    from llmrec.records import SampleLog, task_kind
+    from llmrec.records import RECORD_KEYS, SampleLog, task_kind
     from llmrec.types import Prediction
 
     path = tmp_path / "samples.jsonl"
     good = json.dumps(record("rating")) + "\n"
     path.write_bytes(good.encode() + data.replace(b"\n", b" ") + b"\n")
-    log = loaded_or_named(path, lambda: SampleLog.read(path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.jsonl"]
-    if log is None:
-        return
-    for (task, _), r in log.records.items():
-        kind = task_kind(task)
-        if kind is None:
-            continue  # a task this llmrec does not have: a run of it never asks for these records
-        prediction = Prediction.from_json(r["prediction"])
-        per_sample_scores(kind, prediction, r["reference"])
-        score(kind, [prediction], [r["reference"]], n_boot=10)
+    before = path.read_bytes()
+    # as compare reads it, and as a resumed run opens it (which also takes failed samples' records)
+    for log in (loaded_or_named(path, lambda: SampleLog.read(path, required=RECORD_KEYS)),
+                loaded_or_named(path, lambda: SampleLog(path))):
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.jsonl"] and path.read_bytes() == before
+        for (task, _), r in (log.records if log else {}).items():
+            kind = task_kind(task)
+            if kind is None or "failed" in r:
+                continue  # a task this llmrec does not have, or a sample to ask again: neither is scored
+            prediction = Prediction.from_json(r["prediction"])
+            per_sample_scores(kind, prediction, r["reference"])
+            score(kind, [prediction], [r["reference"]], n_boot=10)
 
 
 @given(corrupted_json(json.loads(json.dumps({"format": 1, "run_id": "x", "settings": {}, "identity": {},

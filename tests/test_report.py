@@ -164,7 +164,8 @@ def test_load_runs_missing_paths(tmp_path: Path):
 
 def test_markdown_has_one_leaderboard_per_task_and_dataset(runs_dir: Path):
     md = render_report(load_runs([runs_dir]), "md")
-    assert re.findall(r"^## .*$", md, re.M) == ["## rating · movielens-100k", "## direct · movielens-100k",
+    assert re.findall(r"^## .*$", md, re.M) == ["## Summary across tasks", "## rating · movielens-100k",
+                                                "## direct · movielens-100k",
                                                 "## Paired comparisons", "## Runs"]
 
     direct = section(md, "direct · movielens-100k")
@@ -450,8 +451,9 @@ def test_a_run_keeps_its_colour_in_every_table_and_plot(tmp_path: Path):
                if isinstance(bar, BarContainer)}
     assert colours == {"mf": whole.colors["mm__c"], "popularity": pop}
     page = render_report(runs, "html")
-    swatch = f"<span class='swatch' style='background:{pop}'></span>popularity"
-    assert page.count(swatch) == 2  # the rating table and the direct table
+    swatch = f"<span class='swatch' style='background:{pop}'></span>"
+    assert page.count(f"{swatch}<a href='#samples' data-dd-run='zz__a'") == 2  # the rating and direct tables
+    assert page.count(f"{swatch}popularity") == 1  # the summary across tasks
     assert f"background:{pop}'></span><code>zz__a</code>" in page  # and the run list
 
 
@@ -466,7 +468,7 @@ def test_html_skips_validity_plot_when_all_answers_were_valid(tmp_path: Path):
 def test_html_escapes_labels(tmp_path: Path):
     write_run(tmp_path, "a", "<script>alert(1)</script>", {"rating": ({"rmse": metric(1.0)}, {})})
     page = render_report(load_runs([tmp_path]), "html")
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
 
 
 def test_render_rejects_unknown_format_and_no_runs(runs_dir: Path):

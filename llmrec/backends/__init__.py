@@ -96,7 +96,9 @@ def load_backend(model: str, *, backend: str = "auto", adapter: str | None = Non
                  endpoint: str = "chat", seed: int = 0, timeout: float = 60.0, max_retries: int = 6) -> Backend:
     chosen = choose_backend(model, backend, base_url)
     if base_url and chosen != "openai":
-        raise LLMRecError(f"--base-url {base_url}: only the openai backend talks to a server")
+        from llmrec.backends.openai_http import redact
+
+        raise LLMRecError(f"--base-url {redact(base_url)}: only the openai backend talks to a server")
     options = {"batch_size": batch_size, "device": device, "dtype": dtype, "concurrency": concurrency,
                "tensor_parallel_size": tensor_parallel_size, "endpoint": endpoint, "seed": seed, "timeout": timeout,
                "max_retries": max_retries}

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from llmrec.cli import bench, data, finetune, listing, results
+from llmrec.cli import bench, data, finetune, human_eval, listing, results
 from llmrec.errors import LLMRecError
 
 app = typer.Typer(help="Benchmark large language models as recommender systems (LLMRec / P5 tasks).",
@@ -40,6 +40,7 @@ app.command()(results.compare)
 app.command()(listing.tasks)
 app.command()(listing.models)
 app.add_typer(data.app, name="data")
+app.add_typer(human_eval.app, name="human-eval")
 
 
 INTERRUPTED = 130  # the exit code typer gives a KeyboardInterrupt inside a command

@@ -70,7 +70,8 @@ def bench(
                                    "or auto."),
     tensor_parallel_size: int = typer.Option(1, min=1, rich_help_panel=MODEL, help="GPUs per model (vllm)."),
     base_url: Optional[str] = typer.Option(None, rich_help_panel=MODEL, help="OpenAI-compatible server URL "
-                                           "(key from OPENAI_API_KEY)."),
+                                           "(key from OPENAI_API_KEY, or user:password@ as basic auth; "
+                                           "recorded without secrets)."),
     concurrency: int = typer.Option(8, min=1, rich_help_panel=MODEL, help="Concurrent API requests (openai)."),
     model_args: Optional[str] = typer.Option(None, rich_help_panel=MODEL, help="A recommender's options, "
                                              "KEY=VALUE,... (e.g. k=50 for itemknn; see `llmrec models`)."),

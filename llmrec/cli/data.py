@@ -49,7 +49,7 @@ def prepared_in(cache: Path) -> list[tuple[dict, Path]]:
     for folder in sorted(cache.iterdir()) if cache.is_dir() else []:
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
         if (isinstance(manifest, dict) and manifest.get("format") == FORMAT_VERSION
                 and folder.name == f"{safe_name(manifest.get('name', ''))}-{str(manifest.get('fingerprint'))[:12]}"):

@@ -20,7 +20,8 @@ def report(
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Comma-separated datasets to show "
                                           "(default: all)."),
     format: str = typer.Option("md", "--format", "-f", rich_help_panel=OUTPUT,
-                               help="md, html, csv (one row per run x task x metric) or json (the same records)."),
+                               help="md, html (with a per-sample drill-down), csv (every leaderboard: one row per "
+                               "run x task x metric) or json (the same records)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", rich_help_panel=OUTPUT,
                                           help="Write to a file instead of stdout."),
 ):

@@ -11,6 +11,7 @@ datasets stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -103,7 +104,11 @@ def _load_hf(arg: str, name: str, kcore: int) -> "Dataset":
 
 
 def _hf_files(arg: str) -> list[Path]:
+    from llmrec.data.sources import existing_path
+
     local = Path(arg).expanduser()  # a local folder is hashed; a hub id is keyed by name only
+    if local.exists():
+        existing_path(local, "a dataset folder or file")
     if local.is_file():
         return [local]
     if local.is_dir():
@@ -188,6 +193,8 @@ def prepare_for_run(name: str, *, seed: int, candidates: int, kcore: int = 5, ca
                     refresh: bool = False) -> "Prepared":
     """The prepared data for runs that rank `candidates` items per sample: the target and candidates - 1
     fixed negatives per user."""
+    if isinstance(candidates, bool) or not isinstance(candidates, Integral) or candidates < 1:
+        raise LLMRecError(f"--candidates: expected an integer >= 1 (1 target + N-1 negatives), got {candidates!r}")
     kwargs = {"cache_dir": cache_dir} if cache_dir else {}
     return prepare_dataset(name, seed=seed, negatives=candidates - 1, kcore=kcore, refresh=refresh, **kwargs)
 

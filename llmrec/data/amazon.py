@@ -11,6 +11,7 @@ import ast
 import html
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ from llmrec.data.sources import (
     join_category,
     kcore_filter,
     nonempty_lines,
+    rating,
+    regular_file,
     reviews_frame,
+    unix_time,
 )
 from llmrec.errors import LLMRecError
 
@@ -40,7 +44,8 @@ def find_files(path: str | Path) -> tuple[Path, Path | None]:
     path = existing_path(path, "an Amazon review file or a folder with one")
     if path.is_file():
         return path, None
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(DATA_SUFFIXES))
+    files = sorted(regular_file(p, "an Amazon review or metadata file") for p in path.iterdir()
+                   if p.name.lower().endswith(DATA_SUFFIXES) and not p.is_dir())
     meta = [p for p in files if p.name.lower().startswith("meta")]
     reviews = [p for p in files if p not in meta]
     if len(reviews) != 1:
@@ -62,23 +67,24 @@ def parse_record(line: str, path: Path, number: int) -> dict[str, Any]:
     """A JSON object, or failing that a Python-literal dict (2014 metadata)."""
     try:
         record = json.loads(line)
-    except ValueError as json_error:
+    except (ValueError, RecursionError) as json_error:
         try:
-            record = ast.literal_eval(line)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise LLMRecError(f"{path}:{number}: expected a JSON object per line ({json_error})") from None
+            with warnings.catch_warnings():  # compiling a broken line warns ("invalid decimal literal") to stderr
+                warnings.simplefilter("ignore", SyntaxWarning)
+                record = ast.literal_eval(line)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            reason = "nested too deeply" if isinstance(json_error, RecursionError) else json_error
+            raise LLMRecError(f"{path}:{number}: expected a JSON object per line ({reason})") from None
     if not isinstance(record, dict):
         raise LLMRecError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}")
     return record
 
 
-def _number(record: dict, key: str, path: Path, number: int) -> float:
+def _value(record: dict, key: str, path: Path, number: int) -> Any:
     try:
-        return float(record[key])
+        return record[key]
     except KeyError:
         raise LLMRecError(f"{path}:{number}: missing key {key!r}") from None
-    except (TypeError, ValueError):
-        raise LLMRecError(f"{path}:{number}: expected a number for {key!r}, got {record[key]!r}") from None
 
 
 def _text(record: dict, key: str) -> str:
@@ -109,10 +115,12 @@ def read_reviews(path: Path) -> dict[str, list]:
                 raise LLMRecError(f"{path}:{number}: missing key {key!r}")
         cols["user_id"].append(str(record[user_key]))
         cols["item_id"].append(str(record[item_key]))
-        cols["rating"].append(_number(record, rating_key, path, number))
-        cols["timestamp"].append(int(_number(record, time_key, path, number)) // ts_scale)
-        cols["summary"].append(_text(record, summary_key))
-        cols["text"].append(_text(record, text_key))
+        where = f"{path}:{number}"
+        cols["rating"].append(rating(_value(record, rating_key, path, number), where, rating_key))
+        cols["timestamp"].append(unix_time(_value(record, time_key, path, number), where, time_key, ts_scale))
+        # The dumps escape text as HTML ("&amp;", "&quot;"), titles included: unescaped for prompts and references.
+        cols["summary"].append(html.unescape(_text(record, summary_key)))
+        cols["text"].append(html.unescape(_text(record, text_key)))
     return cols
 
 

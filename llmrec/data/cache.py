@@ -19,11 +19,20 @@ import numpy as np
 import pandas as pd
 
 from llmrec.data.model import Prepared
+from llmrec.errors import LLMRecError
 from llmrec.hashing import sha256_file
 
 FORMAT_VERSION = "llmrec-prepared/1"
 HASH_TABLE = ".source-hashes.json"
 FRAMES = ("items", "interactions", "ratings", "reviews")
+FILES = {f"{n}.parquet" for n in FRAMES} | {"negatives.npy"}  # an entry's files, each hashed in its manifest
+SHA256 = re.compile(r"[0-9a-f]{64}")
+# What a damaged or foreign JSON file can raise when read: it is then ignored (hashes) or prepared again (entry).
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError)
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def default_cache_dir() -> Path:
@@ -48,17 +57,22 @@ class SourceHashes:
         self.path = cache_dir / HASH_TABLE
         self.changed = False
         try:
-            self.table = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.table = {}
+            table = _read_json(self.path)
+        except UNREADABLE:
+            table = {}
+        # Only well-formed entries are kept: anything else is hashed again (and dropped from the table).
+        self.table = {k: v for k, v in table.items() if _hash_entry(v)} if isinstance(table, dict) else {}
 
     def sha256(self, path: Path) -> str:
         stat = path.stat()
         key = str(path.resolve())
         entry = self.table.get(key)
-        if isinstance(entry, dict) and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        if entry is not None and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
             return entry["sha256"]
-        sha = sha256_file(path)
+        try:
+            sha = sha256_file(path)
+        except OSError as e:
+            raise LLMRecError(f"{path}: cannot read ({e})") from None
         self.table[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
         self.changed = True
         return sha
@@ -70,6 +84,11 @@ class SourceHashes:
 
         write_text(self.path, json.dumps(self.table, indent=1, sort_keys=True))
         self.changed = False
+
+
+def _hash_entry(entry) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and bool(SHA256.fullmatch(entry["sha256"]))
+            and all(type(entry.get(k)) is int for k in ("size", "mtime_ns")))
 
 
 def fingerprint(name: str, source_hashes: list[str], settings: dict) -> str:
@@ -114,23 +133,25 @@ def write_prepared(prepared: Prepared, folder: Path, manifest: dict) -> None:
 
 
 def read_prepared(folder: Path, expected_fingerprint: str, verify: bool = True) -> Prepared | None:
-    """The cached preparation, or None when absent, from another fingerprint, or damaged."""
+    """The cached preparation, or None when absent, from another fingerprint, damaged or of a foreign shape."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = _read_json(folder / "manifest.json")
         if manifest.get("format") != FORMAT_VERSION or manifest.get("fingerprint") != expected_fingerprint:
             return None
         files = manifest["files"]
+        if set(files) != FILES or not isinstance(manifest["stats"], dict):
+            return None
         if verify and any(sha256_file(folder / n) != sha for n, sha in files.items()):
             return None
         frames = {n: pd.read_parquet(folder / f"{n}.parquet") for n in FRAMES}
         negatives = np.load(folder / "negatives.npy", allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError):
+        return Prepared(
+            name=manifest["name"],
+            fingerprint=manifest["fingerprint"],
+            seed=manifest["settings"]["seed"],
+            negatives=negatives,
+            stats=manifest["stats"],
+            **frames,
+        )
+    except UNREADABLE:
         return None
-    return Prepared(
-        name=manifest["name"],
-        fingerprint=manifest["fingerprint"],
-        seed=manifest["settings"]["seed"],
-        negatives=negatives,
-        stats=manifest["stats"],
-        **frames,
-    )

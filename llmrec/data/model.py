@@ -37,6 +37,8 @@ class Dataset:
     source_files: list[Path] = field(default_factory=list)  # hashed into the fingerprint
     # Sources that ship their own negatives (P5): user_id -> list of item_id.
     negatives: dict[str, list[str]] | None = None
+    # What loading found worth reporting (files a source folder lacks, ratings off the scale): into the stats.
+    stats: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -9,7 +9,6 @@ consecutive item ids let a model guess the next item as "last id + 1".
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,23 @@ from llmrec.data.sources import (
     interactions_frame,
     items_frame,
     nonempty_lines,
+    rating,
+    read_json_file,
+    regular_file,
     reviews_frame,
+    shown,
+    unix_time,
 )
 from llmrec.errors import LLMRecError
 
-REQUIRED = ("sequential_data.txt", "datamaps.json", "review_splits.pkl")
-OPTIONAL = ("negative_samples.txt", "exp_splits.pkl", "meta.json.gz")
+REQUIRED = ("sequential_data.txt", "datamaps.json")
+# Each optional file and what a folder without it lacks (recorded in the stats); the tasks that need it say so.
+OPTIONAL = {
+    "review_splits.pkl": "reviews and their ratings, for the rating, explanation and review tasks",
+    "negative_samples.txt": "shipped negatives, sampled instead",
+    "exp_splits.pkl": "explanations, the review's first sentence instead",
+    "meta.json.gz": "titles and categories, the asin instead",
+}
 SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 REVIEW_KEYS = ("reviewerID", "asin", "overall")
 
@@ -37,10 +47,10 @@ def source_files(folder: str | Path) -> list[Path]:
     folder = existing_path(folder, "P5's preprocessed folder (sequential_data.txt, datamaps.json, ...)")
     if not folder.is_dir():
         raise LLMRecError(f"{folder}: expected P5's preprocessed folder, got a file")
-    missing = [n for n in REQUIRED if not (folder / n).is_file()]
+    missing = [n for n in REQUIRED if not (folder / n).exists()]
     if missing:
         raise LLMRecError(f"{folder}: missing {missing[0]} (a P5 folder needs {', '.join(REQUIRED)})")
-    return [folder / n for n in REQUIRED + OPTIONAL if (folder / n).is_file()]
+    return [regular_file(folder / n, "a file of P5's folder") for n in (*REQUIRED, *OPTIONAL) if (folder / n).exists()]
 
 
 class ContainersOnlyUnpickler(pickle.Unpickler):
@@ -66,19 +76,26 @@ def load_pickle(path: Path) -> Any:
     try:
         with open(path, "rb") as f:
             return ContainersOnlyUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            ImportError, OverflowError, MemoryError, RecursionError) as e:
         raise LLMRecError(f"{path}: not a pickle of plain lists/dicts ({e})") from None
+    except OSError as e:
+        raise LLMRecError(f"{path}: cannot read ({e})") from None
 
 
 def read_datamaps(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            maps = json.load(f)
-    except json.JSONDecodeError as e:
-        raise LLMRecError(f"{path}:{e.lineno}: expected JSON ({e.msg})") from None
+    maps = read_json_file(path)
     if not isinstance(maps, dict) or not {"id2user", "id2item"} <= maps.keys():
         raise LLMRecError(f"{path}:1: expected a JSON object with keys id2user and id2item (and user2id, item2id)")
-    return ({str(k): str(v) for k, v in maps["id2user"].items()}, {str(k): str(v) for k, v in maps["id2item"].items()})
+    return _id_map(maps, "id2user", path), _id_map(maps, "id2item", path)
+
+
+def _id_map(maps: dict, key: str, path: Path) -> dict[str, str]:
+    table = maps[key]
+    if not isinstance(table, dict) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                              for v in table.values()):
+        raise LLMRecError(f"{path}:1: expected {key} to be an object of id -> source id strings")
+    return {str(k): str(v) for k, v in table.items()}
 
 
 def _lookup(table: dict[str, str], key: str, path: Path, number: int, what: str) -> str:
@@ -90,10 +107,15 @@ def _lookup(table: dict[str, str], key: str, path: Path, number: int, what: str)
 
 def read_sequences(path: Path, id2user: dict, id2item: dict) -> tuple[list, list, list]:
     users, items, position = [], [], []
+    line_of: dict[str, int] = {}
     for number, line in nonempty_lines(path):
         tokens = line.split()
         if len(tokens) < 2:
             raise LLMRecError(f"{path}:{number}: expected 'user_id item_id [item_id ...]'")
+        if tokens[0] in line_of:  # two lines would interleave into one sequence with clashing positions
+            raise LLMRecError(f"{path}:{number}: user {tokens[0]!r} already has a line (line {line_of[tokens[0]]}); "
+                              f"expected one line per user")
+        line_of[tokens[0]] = number
         user = _lookup(id2user, tokens[0], path, number, "user")
         for k, token in enumerate(tokens[1:]):
             users.append(user)
@@ -112,6 +134,8 @@ def read_negatives(path: Path, id2user: dict, id2item: dict) -> dict[str, list[s
         if len(tokens) < 2 or len(tokens) != width:
             raise LLMRecError(f"{path}:{number}: expected 'user_id' and {max((width or 2) - 1, 1)} negative item ids")
         user = _lookup(id2user, tokens[0], path, number, "user")
+        if user in negatives:  # a second line would silently replace the first
+            raise LLMRecError(f"{path}:{number}: user {tokens[0]!r} already has a line; expected one line per user")
         negatives[user] = [_lookup(id2item, t, path, number, "item") for t in tokens[1:]]
     return negatives
 
@@ -123,7 +147,7 @@ def read_review_splits(path: Path, explanations: dict | None = None) -> dict[str
     cols: dict[str, list] = {k: [] for k in ("user_id", "item_id", "rating", "timestamp", "text", "summary", "split")}
     for split_key, rows in data.items():
         if split_key not in SPLITS:
-            continue
+            raise LLMRecError(f"{path}: split {shown(split_key)} is not one of train, val, test")
         if not isinstance(rows, list):
             raise LLMRecError(f"{path}: split {split_key!r} is not a list of review dicts")
         for index, review in enumerate(rows, start=1):
@@ -132,14 +156,12 @@ def read_review_splits(path: Path, explanations: dict | None = None) -> dict[str
             missing = [k for k in REVIEW_KEYS if k not in review]
             if missing:
                 raise LLMRecError(f"{path}: {split_key} record {index}: missing key {missing[0]!r}")
-            try:
-                rating = float(review["overall"])
-            except (TypeError, ValueError):
-                raise LLMRecError(f"{path}: {split_key} record {index}: expected a number for 'overall'") from None
+            where = f"{path}: {split_key} record {index}"
+            time = review.get("unixReviewTime")
             cols["user_id"].append(str(review["reviewerID"]))
             cols["item_id"].append(str(review["asin"]))
-            cols["rating"].append(rating)
-            cols["timestamp"].append(int(review.get("unixReviewTime") or 0))
+            cols["rating"].append(rating(review["overall"], where, "overall"))
+            cols["timestamp"].append(0 if time is None else unix_time(time, where, "unixReviewTime"))
             cols["text"].append(str(review.get("reviewText") or "").strip())
             cols["summary"].append(str(review.get("summary") or "").strip())
             cols["split"].append(SPLITS[split_key])
@@ -166,20 +188,22 @@ def load_p5(folder: str | Path, name: str | None = None) -> Dataset:
     files = {p.name: p for p in source_files(folder)}
     id2user, id2item = read_datamaps(files["datamaps.json"])
     users, items, position = read_sequences(files["sequential_data.txt"], id2user, id2item)
-    cols = read_review_splits(files["review_splits.pkl"])
-    explanation = [""] * len(cols["user_id"])
-    if "exp_splits.pkl" in files:
-        found = read_explanations(files["exp_splits.pkl"])
-        explanation = [found.get(key, "") for key in zip(cols["user_id"], cols["item_id"])]
-    reviews = reviews_frame(
-        cols["user_id"], cols["item_id"], cols["rating"], cols["timestamp"], cols["text"], cols["summary"],
-        explanation, cols["split"],
-    )
+    reviews = None
+    if "review_splits.pkl" in files:
+        cols = read_review_splits(files["review_splits.pkl"])
+        explanation = [""] * len(cols["user_id"])
+        if "exp_splits.pkl" in files:
+            found = read_explanations(files["exp_splits.pkl"])
+            explanation = [found.get(key, "") for key in zip(cols["user_id"], cols["item_id"])]
+        reviews = reviews_frame(
+            cols["user_id"], cols["item_id"], cols["rating"], cols["timestamp"], cols["text"], cols["summary"],
+            explanation, cols["split"],
+        )
     negatives = None
     if "negative_samples.txt" in files:
         negatives = read_negatives(files["negative_samples.txt"], id2user, id2item)
 
-    asins = list(dict.fromkeys(items + reviews["item_id"].tolist()))
+    asins = list(dict.fromkeys(items + ([] if reviews is None else reviews["item_id"].tolist())))
     meta = read_metadata(files["meta.json.gz"], set(asins)) if "meta.json.gz" in files else {}
     return Dataset(
         name=name or f"p5:{folder}",
@@ -188,4 +212,5 @@ def load_p5(folder: str | Path, name: str | None = None) -> Dataset:
         reviews=reviews,
         source_files=list(files.values()),
         negatives=negatives,
+        stats={"absent_files": {n: what for n, what in OPTIONAL.items() if n not in files}},
     )

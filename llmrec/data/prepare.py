@@ -22,8 +22,8 @@ import pandas as pd
 from llmrec.data.cache import (FORMAT_VERSION, FRAMES, SourceHashes, default_cache_dir, fingerprint, read_prepared,
                                safe_name, write_prepared)
 from llmrec.data.model import Dataset, Prepared
-from llmrec.data.splits import (IdMap, in_sorted, leave_one_out, random_split, sample_negatives, shipped_negatives,
-                                unique_sorted)
+from llmrec.data.splits import (IdMap, candidates_hint, in_sorted, leave_one_out, random_split, sample_negatives,
+                                shipped_negatives, unique_sorted)
 from llmrec.errors import LLMRecError
 
 SPLIT_NAMES = {"train": "train", "val": "valid", "valid": "valid", "validation": "valid", "test": "test"}
@@ -150,7 +150,7 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
             short = int(np.argmin(free))
             raise LLMRecError(
                 f"{dataset.name}: user {users.source_of(short + 1)!r} has only {int(free[short])} never-seen items, "
-                f"fewer than the {negatives} negatives asked for (use fewer negatives)"
+                f"fewer than the {negatives} negatives asked for ({candidates_hint(negatives, int(free[short]))})"
             )
         neg = sample_negatives(seen, n_users, n_items, negatives, seed)
         negatives_source = "sampled"
@@ -176,6 +176,7 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
         "negatives_seen_by_user": int(in_sorted(seen, neg_keys[neg.ravel() > 0]).sum()),
         "catalog_items_without_interactions": int((~catalog.index.isin(items.source)).sum()),
         "items_without_title": int((items_out["title"] == "").sum()),
+        **dataset.stats,
     }
     return Prepared(
         name=dataset.name,

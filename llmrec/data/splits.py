@@ -132,12 +132,18 @@ def sample_negatives(seen: np.ndarray, n_users: int, n_items: int, count: int, s
     return out
 
 
+def candidates_hint(negatives: int, most: int) -> str:
+    """Runs ask for negatives by `--candidates` (1 target + N-1 negatives): say it in those terms."""
+    return f"--candidates {negatives + 1} = 1 target + {negatives} negatives; use --candidates {most + 1} or fewer"
+
+
 def shipped_negatives(dataset: Dataset, users: IdMap, items: IdMap, count: int) -> np.ndarray:
     """The source's own negatives (P5), first `count` per user, in new ids."""
     shipped = dataset.negatives or {}
     width = min(len(v) for v in shipped.values())
     if count > width:
-        raise LLMRecError(f"{dataset.name}: the source ships {width} negatives per user; asked for {count}")
+        raise LLMRecError(f"{dataset.name}: the source ships {width} negatives per user; asked for {count} "
+                          f"({candidates_hint(count, width)})")
     missing = [u for u in users.source if u not in shipped]
     if missing:
         raise LLMRecError(f"{dataset.name}: the shipped negatives have no row for user {missing[0]!r}")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from llmrec.backends.openai_http import redact
 from llmrec.errors import LLMRecError
 from llmrec.home import trained_dir
 from llmrec.records import read_json
@@ -122,7 +123,25 @@ class LLMPredictor:
                                         device=c.device,
                                         dtype=c.dtype, timeout=c.timeout, max_retries=c.max_retries)
             self._check_loaded_weights(folder, previous)
+            preflight = getattr(self.backend, "preflight", None)  # a server: reachable, and the key accepted
+            if preflight is not None:
+                preflight()
         return self.backend
+
+    # -- how the runner asks (a server's backend answers one sample per call, several at once)
+    @property
+    def parallel(self) -> int | None:
+        """Samples to keep in flight, one per call, each recorded when answered; None: chunks of `chunk`."""
+        return getattr(self.backend, "parallel", None)
+
+    def request_counts(self) -> dict[str, int]:
+        counts = getattr(self.backend, "request_counts", None)
+        return counts() if counts is not None else {}
+
+    def stop(self) -> None:
+        cancel = getattr(self.backend, "cancel", None)
+        if cancel is not None:
+            cancel()
 
     def _check_loaded_weights(self, folder: Path, previous: dict) -> None:
         """Hub weights are identified by name until loaded: refuse to resume records made with another revision."""
@@ -188,6 +207,13 @@ class LLMPredictor:
 
 class RecommenderPredictor:
     chunk = 256
+    parallel = None  # answered in chunks
+
+    def request_counts(self) -> dict[str, int]:
+        return {}
+
+    def stop(self) -> None:
+        pass
 
     def __init__(self, config):
         from llmrec.recommenders import RECOMMENDERS
@@ -269,7 +295,7 @@ def _settings(config, refused: Sequence[str]) -> dict:
     for k in (*EXECUTION_OPTIONS, *refused):
         s.pop(k, None)
     s["tasks"] = [t.name for t in config.tasks]
-    return s
+    return {k: redact(v) if isinstance(v, str) else v for k, v in s.items()}  # no credentials recorded
 
 
 def template_shots(template, shots: int | None) -> int:

@@ -2,6 +2,11 @@
 
 The runner is the same for every model: an LLM and a recommender differ only in their predictor
 (llmrec/evaluation/predictors.py), and tasks differ only in their Task (llmrec/tasks/).
+
+Answers are recorded as they arrive: a chunk at a time for a local model, one sample at a time for an API
+(several in flight at once), so a killed run never asks again for an answer it received. A sample whose
+requests kept failing is recorded as failed, never as an answer: the run goes on, its metrics cover the
+answered samples, and re-running the command asks again for the failed ones only.
 """
 
 from __future__ import annotations
@@ -9,13 +14,17 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from contextlib import closing
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from llmrec import __version__
 from llmrec.console import log, progress
-from llmrec.errors import LLMRecError
+from llmrec.backends.openai_http import redact, redact_all
+from llmrec.errors import LLMRecError, SampleFailed
 from llmrec.home import runs_dir
 from llmrec.evaluation.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer,
                                           adapter_template, make_predictor, predictor_class, template_shots)
@@ -61,7 +70,7 @@ class BenchConfig:
     output: Path = field(default_factory=runs_dir)
     fresh: bool = False
     data_dir: Path | None = None
-    chunk: int = field(default=32, repr=False)  # samples per model call; recorded after each chunk
+    chunk: int = field(default=32, repr=False)  # samples per local model call; recorded after each chunk
     resolved: dict | None = field(default=None, repr=False)  # the options as given (saved as the run's config.yaml)
 
     @property
@@ -110,19 +119,24 @@ class Bench:
         if c.resolved is not None:  # re-runnable as is: `llmrec bench --config <folder>/config.yaml`
             import yaml
 
-            write_text(self.folder / "config.yaml", yaml.safe_dump(c.resolved, sort_keys=False))
+            recorded = {k: redact(v) if isinstance(v, str) else v for k, v in c.resolved.items()}
+            write_text(self.folder / "config.yaml", yaml.safe_dump(recorded, sort_keys=False))
         samples_log = SampleLog(self.folder / SAMPLES_FILE)
         if samples_log.records:
-            log(f"resuming {self.folder}: {len(samples_log.records)} samples already recorded")
-        started = time.perf_counter()
+            failed = sum(1 for r in samples_log.records.values() if is_failed(r))
+            log(f"resuming {self.folder}: {len(samples_log.records) - failed} samples already recorded"
+                + (f", {failed} failed ones to ask again" if failed else ""))
+        self.started = time.perf_counter()
+        # Per task, the requests retried, timed out and failed over every invocation of this run.
+        self.requests = {p.task.name: dict(((self.previous.get("tasks") or {}).get(p.task.name) or {})
+                                           .get("requests") or {}) for p in plans}
         for plan in plans:
-            todo = [s for s in plan.samples if (plan.task.name, s.sample_id) not in samples_log]
+            todo = [s for s in plan.samples if not answered(samples_log.records.get((plan.task.name, s.sample_id)))]
             if todo:
-                self._answer(plan, todo, samples_log)
-        wall = time.perf_counter() - started + float(self.previous.get("wall_time_s", 0.0))
+                self._answer(plan, todo, samples_log, plans)
         metrics = self._metrics(plans, samples_log)
         write_json(self.folder / METRICS_FILE, metrics)
-        write_json(manifest_path, self._manifest(plans, metrics, wall))
+        write_json(manifest_path, self._manifest(plans, metrics))
         return metrics
 
     def _plan(self, task: Task) -> TaskPlan:
@@ -138,7 +152,9 @@ class Bench:
                                 seed=c.seed)
         samples = task.build(prepared, options)
         if not samples:
-            raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split")
+            absent = "; ".join(f"{n}: {what}" for n, what in prepared.stats.get("absent_files", {}).items())
+            raise LLMRecError(f"dataset {dataset} has no {task.name} samples in its test split"
+                              + (f" (missing from its folder: {absent})" if absent else ""))
         settings = self.predictor.task_settings(task, setup)
         meta = {"dataset": dataset, "fingerprint": prepared.fingerprint, "split": options.split,
                 "n_samples": len(samples), "sample_ids_sha256": sample_ids_sha256(s.sample_id for s in samples),
@@ -155,13 +171,43 @@ class Bench:
         return {"settings": self.predictor.settings(), "tasks": tasks,
                 "model": self.predictor.identity([p.task for p in plans])}
 
-    def _answer(self, plan: TaskPlan, todo: list[Sample], samples_log: SampleLog) -> None:
+    def _answer(self, plan: TaskPlan, todo: list[Sample], samples_log: SampleLog, plans: list[TaskPlan]) -> None:
         answer = self.predictor.start(plan.task, plan.prepared, plan.setup, plan.options, todo, self.folder,
                                       self.previous)
-        with progress(plan.task.name, len(todo)) as advance:
-            for chunk in chunks(todo, self.predictor.chunk):
-                samples_log.append(record(plan.task, s, a) for s, a in zip(chunk, answer(chunk)))
-                advance(len(chunk))
+        name, earlier, before = plan.task.name, dict(self.requests[plan.task.name]), self.predictor.request_counts()
+        failures: list[str] = []
+
+        def checkpoint() -> None:  # this invocation's requests added to the earlier ones, and the manifest
+            now = self.predictor.request_counts()
+            if now or failures:  # a local model sends no requests
+                mine = {**{k: now[k] - before[k] for k in now}, "failures": len(failures)}
+                self.requests[name] = {k: earlier.get(k, 0) + mine.get(k, 0) for k in {*earlier, *mine}}
+            write_json(self.folder / MANIFEST_FILE, self._manifest(plans, None))
+
+        checkpointed, in_a_row = float("-inf"), 0  # the first answers are checkpointed at once
+        try:
+            answers = answered_as_they_come(answer, todo, self.predictor.chunk, self.predictor.parallel,
+                                            self.predictor.stop)
+            with progress(name, len(todo)) as advance, closing(answers):  # closed: the calls in flight stop
+                for done in answers:
+                    samples_log.append(record(plan.task, s, a) if isinstance(a, Answer) else failed_record(s, a)
+                                       for s, a in done)
+                    advance(len(done))
+                    for _, a in done:
+                        in_a_row = in_a_row + 1 if isinstance(a, SampleFailed) else 0
+                        failures += [str(a)] if isinstance(a, SampleFailed) else []
+                    if in_a_row >= FAILED_IN_A_ROW:
+                        raise LLMRecError(f"{name}: the last {in_a_row} samples all failed (last: {failures[-1]}); "
+                                          "the server is not answering: they are recorded as failed, run the "
+                                          "same command again later to ask for them")
+                    if time.monotonic() - checkpointed >= CHECKPOINT_S:  # a kill loses seconds of counts, not all
+                        checkpoint()
+                        checkpointed = time.monotonic()
+        finally:  # also when the run stops: what it counted is kept
+            checkpoint()
+        if failures:
+            log(f"{name}: {len(failures)} of {len(todo)} samples failed (last: {failures[-1]}); they are recorded "
+                "as failed, not scored: run the same command again to ask for them only")
 
     # -- scores, from the records (so a resumed run scores exactly like an uninterrupted one)
     def _metrics(self, plans: list[TaskPlan], samples_log: SampleLog) -> dict:
@@ -170,6 +216,8 @@ class Bench:
         tasks = {}
         for plan in plans:
             recs = [samples_log.records[(plan.task.name, s.sample_id)] for s in plan.samples]
+            failed = sum(1 for r in recs if is_failed(r))
+            recs = [r for r in recs if not is_failed(r)]  # scored: the answered samples only
             preds = [Prediction.from_json(r["prediction"]) for r in recs]
             refs = [r["reference"] for r in recs]
             counts = {"samples": len(recs),
@@ -178,6 +226,8 @@ class Bench:
                       "out_of_candidates": sum(p.out_of_candidates for p in preds),
                       "duplicates": sum(p.duplicates for p in preds),
                       "truncated": sum(1 for r in recs if r.get("truncated_history"))}
+            if failed:
+                counts["failed"] = failed
             tasks[plan.task.name] = {**{k: v for k, v in plan.meta.items() if k != "prepared_stats"},
                                      "metrics": score(plan.task.kind, preds, refs, seed=self.config.interval_seed),
                                      "counts": counts}
@@ -185,15 +235,31 @@ class Bench:
                 "adapter": self.config.adapter, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "tasks": tasks}
 
-    def _manifest(self, plans: list[TaskPlan], metrics: dict, wall: float) -> dict:
+    def _manifest(self, plans: list[TaskPlan], metrics: dict | None) -> dict:
+        """The run's manifest; without `metrics` (while answering: a checkpoint a kill leaves behind) the
+        tasks have no counts yet. Wall time, tokens and request counts add up over resumed invocations."""
+        if not hasattr(self, "_environment"):  # the same for every checkpoint of an invocation
+            self._environment = {"git_commit": git_commit(), "library_versions": library_versions(),
+                                 "hardware": hardware()}
+        wall = time.perf_counter() - self.started + float(self.previous.get("wall_time_s", 0.0))
+        tasks = {}
+        for p in plans:
+            tasks[p.task.name] = {**p.meta, **({"requests": self.requests[p.task.name]}
+                                               if self.requests[p.task.name] else {})}
+            if metrics is not None:
+                tasks[p.task.name]["counts"] = metrics["tasks"][p.task.name]["counts"]
         return {
-            "format": FORMAT, "run_id": self.run_id, "llmrec_version": __version__, "git_commit": git_commit(),
-            "command": sys.argv, "settings": self.predictor.settings(), "identity": self.identity,
-            "model_info": self.predictor.info(self.previous),
-            "tasks": {p.task.name: {**p.meta, "counts": metrics["tasks"][p.task.name]["counts"]} for p in plans},
-            "library_versions": library_versions(), "hardware": hardware(), "wall_time_s": round(wall, 3),
-            "tokens": self.predictor.tokens(self.previous),
+            "format": FORMAT, "run_id": self.run_id, "llmrec_version": __version__,
+            "git_commit": self._environment["git_commit"], "command": redact_all(sys.argv),
+            "settings": self.predictor.settings(), "identity": self.identity,
+            "model_info": self.predictor.info(self.previous), "tasks": tasks,
+            "library_versions": self._environment["library_versions"], "hardware": self._environment["hardware"],
+            "wall_time_s": round(wall, 3), "tokens": self.predictor.tokens(self.previous),
         }
+
+
+CHECKPOINT_S = 2.0  # while answering, the manifest (wall time, tokens, request counts) is rewritten this often
+FAILED_IN_A_ROW = 20  # samples failing one after another: the server is down, not one sample's problem
 
 
 def record(task: Task, sample: Sample, answer: Answer) -> dict:
@@ -203,6 +269,53 @@ def record(task: Task, sample: Sample, answer: Answer) -> dict:
             "prompt": answer.prompt, "raw": answer.raw, "prediction": answer.prediction.to_json(),
             "reference": sample.reference, "truncated_history": answer.truncated,
             "scores": per_sample_scores(task.kind, answer.prediction, sample.reference)}
+
+
+def failed_record(sample: Sample, failure: SampleFailed) -> dict:
+    return {"task": sample.task, "sample_id": sample.sample_id, "user": sample.user, "item": sample.item,
+            "failed": str(failure)}
+
+
+def is_failed(rec: dict) -> bool:
+    return "failed" in rec
+
+
+def answered(rec: dict | None) -> bool:
+    """Recorded with an answer (a failed sample is asked again)."""
+    return rec is not None and not is_failed(rec)
+
+
+def answered_as_they_come(answer, todo: list[Sample], chunk: int, parallel: int | None, stop):
+    """Lists of (sample, Answer or SampleFailed), each as soon as it is answered: one chunk at a time
+    (`parallel` None: a local model, which batches), or one sample per call with `parallel` of them in flight
+    (an API). A fatal error stops asking for more, once the answers already in are yielded; an interrupt
+    `stop`s the calls in flight."""
+    def one(samples: list[Sample]) -> list:
+        try:
+            return answer(samples)
+        except SampleFailed as failure:
+            return [failure] * len(samples)
+
+    if parallel is None:
+        for part in chunks(todo, chunk):
+            yield list(zip(part, one(part)))
+        return
+    waiting = iter(todo)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="llmrec-sample") as pool:
+        running = {pool.submit(one, [s]): s for s in islice(waiting, parallel)}
+        try:
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                errors = [f.exception() for f in finished if f.exception() is not None]
+                yield [(running[f], f.result()[0]) for f in finished if f.exception() is None]
+                if errors:
+                    raise errors[0]  # the backend stopped the calls still running, with the same error
+                for f in finished:
+                    del running[f]
+                    running.update((pool.submit(one, [s]), s) for s in islice(waiting, 1))
+        except BaseException:  # Ctrl-C, or the caller gave up: do not wait for answers nobody will record
+            stop()
+            raise
 
 
 def chunks(items: list, size: int):

@@ -34,6 +34,10 @@ def normalise_title(title: str) -> str:
     return " ".join(_ROMAN.get(w, w) for w in words)
 
 
+# The steps of ItemMatcher.match_how, in the order they are tried.
+MATCH_STEPS = ("id", "exact", "normalized", "fuzzy")
+
+
 def _digits(text: str) -> list[str]:
     return sorted(re.findall(r"\d+", text))
 
@@ -78,20 +82,25 @@ class ItemMatcher:
 
     def match(self, mention: str, fuzzy: bool = True) -> int | None:
         """The item `mention` names, or None; fuzzy=False stops before the (slower) fuzzy step."""
+        return self.match_how(mention, fuzzy)[0]
+
+    def match_how(self, mention: str, fuzzy: bool = True) -> tuple[int | None, str | None]:
+        """The item `mention` names and the step that found it (one of MATCH_STEPS), or (None, None)."""
         mention = str(mention).strip()
         if not mention:
-            return None
+            return None, None
         id_form = _ID_FORM.match(mention)
         if id_form and int(id_form.group(1)) in self.ids:
-            return int(id_form.group(1))
+            return int(id_form.group(1)), "id"
         if mention in self.exact:
-            return self.exact[mention]
+            return self.exact[mention], "exact"
         key = normalise_title(mention)
         if not key:
-            return None
+            return None, None
         if key in self.normalised:
-            return self.normalised[key]
-        return self._fuzzy(key) if fuzzy else None
+            return self.normalised[key], "normalized"
+        item = self._fuzzy(key) if fuzzy else None
+        return (item, "fuzzy") if item is not None else (None, None)
 
     def _fuzzy(self, key: str) -> int | None:
         from rapidfuzz import fuzz, process

@@ -11,7 +11,7 @@ from html import escape
 import io
 from datetime import datetime, timezone
 
-from llmrec.reporting import plots as report_plots
+from llmrec.reporting import drilldown, drilldown_page, overview, plots as report_plots
 from llmrec.reporting.facts import header, is_validity
 from llmrec.reporting.groups import Block, Cell, Group, Report, Row, block_caption
 
@@ -50,7 +50,11 @@ th.first-validity, td.first-validity { border-left: 2px solid #cbd2d9; }
 .ok { color: #276749; font-size: .88rem; }
 details { margin-top: 2.5rem; font-size: .88rem; color: #52606d; }
 details li { margin: .2rem 0; }
-""".replace("BEST", _BEST)
+td.model a { color: inherit; text-decoration: none; border-bottom: 1px dotted #9aa5b1; }
+td.other { color: #7b8794; }
+th.task { max-width: none; white-space: nowrap; }
+td.other sup { font-weight: 700; color: #52606d; margin-left: .15rem; }
+""".replace("BEST", _BEST) + drilldown_page.CSS
 
 
 def page(report: Report, sections: list[str]) -> str:
@@ -127,7 +131,7 @@ def _table(group: Group, block: Block, colors: dict[str, str]) -> str:
               for m in metrics]
     parts.append("</tr></thead><tbody>")
     for row in block.rows:
-        parts.append(f"<tr>{_label_cell(row, colors)}<td>{'—' if row.n is None else row.n}</td>"
+        parts.append(f"<tr>{_label_cell(row, colors, group.task)}<td>{'—' if row.n is None else row.n}</td>"
                      f"<td class='settings left'>{escape(row.settings_text())}</td>")
         if "truncated" in base:
             parts.append(f"<td>{row.truncated}</td>")
@@ -141,9 +145,12 @@ def _table(group: Group, block: Block, colors: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _label_cell(row: Row, colors: dict[str, str]) -> str:
-    tip = f"run {row.run_id}; {row.settings_text()}"
-    return (f"<td class='model left' title='{escape(tip)}'>{_swatch(colors[row.run_id])}{escape(row.label)}</td>")
+def _label_cell(row: Row, colors: dict[str, str], task: str) -> str:
+    """The row's model; a click opens the run's samples of this task in the drill-down."""
+    tip = f"run {row.run_id}; {row.settings_text()}; click for its samples"
+    link = (f"<a href='#samples' data-dd-run='{escape(row.run_id)}' data-dd-task='{escape(task)}'>"
+            f"{escape(row.label)}</a>")
+    return f"<td class='model left' title='{escape(tip)}'>{_swatch(colors[row.run_id])}{link}</td>"
 
 
 def _swatch(color: str) -> str:
@@ -178,6 +185,44 @@ def _png(fig, alt: str) -> str:
     fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f"<img alt='{escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def summary(report: Report) -> str:
+    """The cross-task summary (llmrec.reporting.overview): one row per model, a column per leaderboard."""
+    table = overview.summarise(report)
+    if not table.columns:
+        return ""
+    colors: dict[str, str] = {}  # a label's colour: its run's in the first leaderboard that has it
+    for row in (row for g in report.groups for b in g.blocks for row in b.rows):
+        colors.setdefault(row.label, report.colors[row.run_id])
+    parts = ["<h2>Summary across tasks</h2>", f"<p class='note'>{escape(overview.NOTE)}</p>",
+             "<div class='scroll'><table><thead><tr><th class='left'>model</th>"]
+    parts += [f"<th class='task'>{escape(c.group.task)}<br>{escape(c.group.dataset)}<br>{escape(header(c.metric))}</th>"
+              for c in table.columns]
+    parts.append("</tr></thead><tbody>")
+    for label, cells in overview.model_rows(table):
+        parts.append(f"<tr><td class='model left'>{_swatch(colors[label])}{escape(label)}</td>")
+        for item in cells:
+            parts.append(_summary_cell(item))
+        parts.append("</tr>")
+    parts.append("</tbody></table></div>")
+    return "".join(parts)
+
+
+def _summary_cell(item: overview.SummaryCell) -> str:
+    if item.cell is None:
+        return "<td>—</td>"
+    ci = f"<span class='ci'>{escape(item.cell.ci)}</span>" if item.cell.ci else ""
+    if item.mark:
+        tip = "another protocol than this column's (see the leaderboard): not comparable"
+        return (f"<td class='other' title='{escape(tip)}'>{escape(item.cell.text)}<sup>{escape(item.mark)}</sup>"
+                f"{ci}</td>")
+    return f"<td class='{'best' if item.cell.best else ''}'>{escape(item.cell.text)}{ci}</td>"
+
+
+def samples(report: Report) -> str:
+    """The per-sample drill-down (llmrec.reporting.drilldown, rendered by llmrec.reporting.drilldown_page)."""
+    return drilldown_page.section(drilldown.build(report))
 
 
 def run_list(report: Report) -> str:

@@ -20,7 +20,7 @@ from llmrec.files import read_json
 from llmrec.home import runs_dir
 from llmrec.records import MANIFEST_FILE, METRICS_FILE
 from llmrec.reporting.facts import format_half_ci, format_value, header, is_percent_scale, lower_is_better
-from llmrec.reporting import html as report_html, paired as report_paired
+from llmrec.reporting import html as report_html, overview, paired as report_paired
 from llmrec.registry import Registry
 from llmrec.reporting import export
 from llmrec.reporting.groups import Block, Cell, Group, Report, block_caption
@@ -258,8 +258,10 @@ def _md_escape(text: str) -> str:
 
 # The report's sections, in the order they are rendered; a new section is one more entry.
 SECTIONS: list[Section] = [
+    Section(overview.markdown, report_html.summary),
     Section(markdown_leaderboards, report_html.leaderboards),
     Section(report_paired.markdown, report_paired.html),
+    Section(lambda report: "", report_html.samples),  # per-sample records need a page to browse them
     Section(markdown_runs, report_html.run_list),
 ]
 
@@ -267,5 +269,6 @@ SECTIONS: list[Section] = [
 FORMATS: Registry[Callable[[list[dict]], str]] = Registry("report format")
 FORMATS.add("md", markdown_report, "Markdown leaderboards")
 FORMATS.add("html", html_report, "one self-contained HTML page with tables and plots")
-FORMATS.add("csv", export.csv_text, "one row per run x task x metric: value, ci_lo, ci_hi and the protocol keys")
+FORMATS.add("csv", export.csv_text, "every leaderboard, one row per run x task x metric: value, ci_lo, ci_hi, "
+            "its protocol block, position and best mark, and the protocol keys")
 FORMATS.add("json", export.json_text, "the CSV's records as a JSON list")
