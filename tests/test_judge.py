@@ -23,6 +23,7 @@ from llmrec.judging.templates import JUDGE_DIR, load_judge_template
 from llmrec.judging.verdicts import parse_preference, parse_score
 from llmrec.tasks import parse_task_list
 
+from llama_server import fault_proxy, llama_server  # noqa: F401 - pytest fixtures
 from tiny_model import build_tiny_llama
 
 EXPLANATION_CRITERIA = ["informativeness", "persuasiveness", "relevance", "fluency"]
@@ -316,23 +317,37 @@ def judgment_of(run: Path) -> Path:
     return only(run / "judgments")
 
 
-def test_smollm2_judges_a_smollm2_explanation_run(tmp_path, data_root):
-    done = cli("bench", "--model", "smollm2", "--task", "explanation", "--limit", "2", "--output", tmp_path,
-               data_root=data_root)
+def test_smollm2_judges_a_smollm2_explanation_run_locally_and_behind_a_server(tmp_path, data_root, fault_proxy,
+                                                                             tiny_dir):
+    done = cli("bench", "--model", "smollm2", "--task", "explanation", "--limit", "2", "--max-new-tokens", "12",
+               "--output", tmp_path / "runs", data_root=data_root)
     assert done.returncode == 0, done.stderr
-    run = only(tmp_path)
-    done = cli("judge", run, "--judge-model", "smollm2", data_root=data_root)
+    run = only(tmp_path / "runs")
+    done = cli("judge", run, "--judge-model", "smollm2", "--max-new-tokens", "8", data_root=data_root)
     assert done.returncode == 0, done.stderr
     assert "informativeness" in done.stdout and "judgment:" in done.stderr
-    folder = judgment_of(run)
-    result = json.loads((folder / "judgment.json").read_text())
-    judged = records(folder)
+    (local,) = (run / "judgments").iterdir()
+    result = json.loads((local / "judgment.json").read_text())
+    judged = records(local)
     assert len(judged) == 2 and result["requests"] == 8
-    replies = [v["reply"] for r in judged for v in r["verdicts"].values()]
-    assert all(replies)  # SmolLM2-135M rarely answers in the asked form: what it said is kept, unread ones counted
+    assert all(v["reply"] for r in judged for v in r["verdicts"].values())  # kept, read or not
     unread = sum(s is None for r in judged for s in r["scores"].values())
-    assert result["tasks"]["explanation"]["counts"]["parse_failed"] == unread
+    assert result["tasks"]["explanation"]["counts"]["parse_failed"] == unread  # SmolLM2-135M rarely says "Score: N"
     assert result["judge_info"]["weight_hash"] and result["identity"]["judge"]["weights"]["weight_hash"]
+
+    served = JudgeConfig(judge_model="smollm2", runs=[run], base_url=fault_proxy.base_url, max_new_tokens=8,
+                         data_dir=data_root / "prepared")
+    ((judgment, _),) = judge(served)
+    asked = [s for s in fault_proxy.seen if s.path.endswith("/chat/completions")]
+    assert len(asked) == 8 and all(s.status == 200 for s in asked)
+    assert judgment.folder != local and judgment.identity["judge"]["weights"]["api_model"] == "smollm2"
+    judge(served)  # everything recorded: the server is asked nothing
+    assert len([s for s in fault_proxy.seen if s.path.endswith("/chat/completions")]) == 8
+
+    ((tiny, result),) = judge(JudgeConfig(judge_model=str(tiny_dir), runs=[run], max_new_tokens=4,
+                                          data_dir=data_root / "prepared"))
+    assert result["requests"] == 8 and len(records(tiny.folder)) == 2
+    assert len(list((run / "judgments").iterdir())) == 3
 
 
 def test_a_tiny_random_judge_through_the_cli_and_kill_9_resumes_without_asking_again(tmp_path, tiny_dir, data_root):
