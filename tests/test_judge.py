@@ -229,8 +229,8 @@ def test_a_changed_judge_template_or_judge_starts_another_judgment(text_runs, pr
     # one judge name, three judgments: each keeps its own columns, told apart by its folder's hash
     from llmrec.reporting.report import load_run
 
-    names = [m for m in load_run(run)["tasks"]["explanation"]["metrics"] if m.endswith(":fluency")]
-    assert sorted(names) == sorted(f"judge(scripted-judge#{j.folder.name.rsplit('__', 1)[1][:6]}):fluency"
+    names = [m for m in load_run(run)["tasks"]["explanation"]["metrics"] if m.endswith(": fluency")]
+    assert sorted(names) == sorted(f"judge scripted-judge#{j.folder.name.rsplit('__', 1)[1][:6]}: fluency"
                                    for j in (first, other, third))
 
 
@@ -277,27 +277,28 @@ def test_pairwise_refuses_runs_on_other_samples_and_other_inputs(text_runs, prep
 
 
 def test_judge_metrics_show_in_the_report_and_are_gated(text_runs, prepared_cache, tmp_path):
-    from llmrec.reporting.check import check
+    from llmrec.reporting.check import check, parse_tolerances
     from llmrec.reporting.report import load_runs, render_report
 
     runs = [bench(tmp_path / "runs", prepared_cache, "lead", limit=6), text_runs["tiny"]]
     judge(scripted_config(runs[:1], data_dir=prepared_cache), load=lambda c: ScriptedJudge())
     judge(scripted_config(runs, mode="pairwise", data_dir=prepared_cache), load=lambda c: ScriptedJudge())
     md = render_report(load_runs(runs), "md")
-    assert "judge(scripted-judge):fluency ↑" in md and "judge(scripted-judge):parse failure ↓" in md
+    assert "judge scripted-judge: fluency ↑" in md and "judge scripted-judge: parse failure ↓" in md
     assert "## Judge preferences" in md and "| explanation | lead | llama | scripted-judge | 6 |" in md
     html = render_report(load_runs(runs), "html")
-    assert "<h2>Judge preferences</h2>" in html and "judge(scripted-judge):informativeness" in html
+    assert "<h2>Judge preferences</h2>" in html and "judge scripted-judge: informativeness" in html
 
     baseline = tmp_path / "baseline.json"
     assert check(baseline, runs[0], update=True) == 0
     gated = json.loads(baseline.read_text())["tasks"]["explanation"]["metrics"]
-    assert "judge(scripted-judge):fluency" in gated and f"judge(scripted-judge):win[{runs[1].name}]" in gated
+    assert "judge scripted-judge: fluency" in gated and f"judge scripted-judge: win vs {runs[1].name}" in gated
     assert check(baseline, runs[0]) == 0
     better = json.loads(baseline.read_text())
-    better["tasks"]["explanation"]["metrics"]["judge(scripted-judge):informativeness"] = {"value": 4.5, "ci": None}
+    better["tasks"]["explanation"]["metrics"]["judge scripted-judge: informativeness"] = {"value": 4.5, "ci": None}
     baseline.write_text(json.dumps(better))
     assert check(baseline, runs[0]) == 1  # 4.0 now: a regression of the judge's score
+    assert check(baseline, runs[0], parse_tolerances("judge scripted-judge: informativeness=0.6")) == 0
 
 
 # ---------------------------------------------------------------- real models through the CLI

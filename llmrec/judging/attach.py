@@ -3,13 +3,15 @@
 `attach_judgments(run)` adds to each judged task of a loaded run (llmrec.reporting.report.load_run)
 the metrics of every judgment recorded in its folder, named by judge:
 
-- pointwise: `judge(<judge>):<criterion>` (mean 1-5 score) and `judge(<judge>):parse_failure_rate`;
-- pairwise, on run A: `judge(<judge>):win[<run B's id>]`, the share of samples on which the judge
+- pointwise: `judge <judge>: <criterion>` (mean 1-5 score) and `judge <judge>: parse_failure_rate`;
+- pairwise, on run A: `judge <judge>: win vs <run B's id>`, the share of samples on which the judge
   preferred A's output in both orders (ties, losses and swap consistency are in the report's
   "Judge preferences" section and in judgment.json).
 
-Two judgments of one mode by judges of the same name (another template, revision or decoding) get the
-start of their folder's hash after the name, `judge(<judge>#<hash>)`, so neither hides the other.
+The spaces let a table break a long name; a name ending in `_rate` reads as a validity rate (lower is
+better), as the run's own do. Two judgments of one mode by judges of the same name (another template,
+revision or decoding) get the start of their folder's hash after the name, `judge <judge>#<hash>: ...`,
+so neither hides the other.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def judgments_of(folder: Path) -> list[tuple[Path, dict]]:
 
 def _names(judgments: list[tuple[Path, dict]]) -> list[str]:
     labels = [f"{j.get('mode')}:{j.get('judge_label')}" for _, j in judgments]
-    return [f"judge({j.get('judge_label')}" + (f"#{folder.name.rsplit('__', 1)[-1][:6]})" if labels.count(lab) > 1
-                                                 else ")")
+    return [f"judge {j.get('judge_label')}" + (f"#{folder.name.rsplit('__', 1)[-1][:6]}" if labels.count(lab) > 1
+                                                else "")
             for (folder, j), lab in zip(judgments, labels)]
 
 
@@ -54,13 +56,13 @@ def judge_metrics(folder: Path, run_id: str) -> dict[str, dict[str, dict]]:
         for task, entry in judgment["tasks"].items():
             metrics = entry.get("metrics") or {}
             if judgment.get("mode") == "pairwise":
-                chosen = {f"win[{runs[1]}]": metrics.get("win")} if len(runs) > 1 else {}
+                chosen = {f"win vs {runs[1]}": metrics.get("win")} if len(runs) > 1 else {}
             else:
                 chosen = metrics
             target = out.setdefault(task, {})
             for name, metric in chosen.items():
                 if isinstance(metric, dict):
-                    target[f"{prefix}:{name}"] = {"value": metric.get("value"), "ci": metric.get("ci")}
+                    target[f"{prefix}: {name}"] = {"value": metric.get("value"), "ci": metric.get("ci")}
     return out
 
 

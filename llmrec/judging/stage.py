@@ -4,7 +4,7 @@ One judgment is a folder inside the judged run (run A for pairwise): `judgments/
 with `samples.jsonl` (one record per judged sample: each request's prompt, the judge's reply and the
 verdict read from it) and `judgment.json` (identity, the judge's model info, metrics per task and what
 each invocation asked). The hash is of the judgment's identity: the judged run(s), the judge model and
-its weights, the judge templates' SHA-256 and the decoding settings; change any of them and a new
+its weights, the judge templates' SHA-256, the decoding settings and the version of the verdict readers; change any of them and a new
 folder starts, so verdicts made under other content are never reused. Records are appended and
 fsynced after each chunk of samples, so a killed judgment loses at most the chunk in flight and the
 same command resumes it, asking nothing already recorded. A sample whose output changed since it was
@@ -25,7 +25,7 @@ from llmrec.judging.inputs import (JudgedRun, JudgedSample, JudgedTask, check_pa
                                    judged_task, load_judged_run, output_sha256)
 from llmrec.judging.stats import pairwise_metrics, pairwise_outcome, pointwise_metrics
 from llmrec.judging.templates import JudgeTemplate, load_judge_template
-from llmrec.judging.verdicts import parse_preference, parse_score
+from llmrec.judging.verdicts import VERDICTS_VERSION, parse_preference, parse_score
 from llmrec.records import SAMPLES_FILE, SampleLog, run_id
 from llmrec.types import GenerateRequest
 
@@ -95,7 +95,7 @@ class Judgment:
 
         c = self.config
         self.identity = {
-            "mode": self.mode, "runs": [j.run_id for j in self.judged],
+            "mode": self.mode, "runs": [j.run_id for j in self.judged], "verdicts_version": VERDICTS_VERSION,
             "tasks": {t: {"template": tpl.name, "template_hash": tpl.sha256} for t, tpl in self.templates.items()},
             "judge": {"model": c.judge_model, "backend": c.backend, "base_url": c.base_url,
                       "weights": weights_identity(c.judge_model, backend=c.backend, base_url=c.base_url),

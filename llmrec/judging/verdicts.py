@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+VERDICTS_VERSION = 1
+"""Version of how replies are read. Bump it when a reader changes: judgments record it in their identity, so
+verdicts read the old way are asked and read again, never mixed with new ones."""
 SCALE = (1, 5)
 # "Score: 4", "score = 4", "Rating: 4/5", "**Score:** 4"
 _SCORE_LABELLED = re.compile(r"\b(?:score|rating|grade)\b\W{0,4}(\d+(?:\.\d+)?)", re.IGNORECASE)
