@@ -271,6 +271,8 @@ def test_pairwise_refuses_runs_on_other_samples_and_other_inputs(text_runs, prep
         pairwise("lead")
     with pytest.raises(LLMRecError, match="no task to judge"):
         judge(scripted_config([text_runs["rating"]], data_dir=prepared_cache), load=lambda c: pytest.fail())
+    with pytest.raises(LLMRecError, match="classic recommender writes no verdicts"):
+        judge(JudgeConfig(judge_model="popularity", runs=[text_runs["lead"]]), load=lambda c: pytest.fail())
     with pytest.raises(LLMRecError, match="has no review"):
         judge(scripted_config([text_runs["lead"]], tasks=["review"], data_dir=prepared_cache),
               load=lambda c: pytest.fail())
@@ -316,6 +318,11 @@ def only(folder: Path) -> Path:
 
 def judgment_of(run: Path) -> Path:
     return only(run / "judgments")
+
+
+def test_bad_options_are_one_line_and_exit_2(text_runs, data_root):
+    done = cli("judge", text_runs["lead"], "--judge-model", "smollm2", "--mode", "sideways", data_root=data_root)
+    assert done.returncode == 2 and done.stderr.strip() == "error: --mode: expected pointwise or pairwise, got 'sideways'"
 
 
 def test_smollm2_judges_a_smollm2_explanation_run_locally_and_behind_a_server(tmp_path, data_root, fault_proxy,

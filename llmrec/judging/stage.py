@@ -107,8 +107,13 @@ class Judgment:
 
 def plan_judgments(config: JudgeConfig) -> list[Judgment]:
     """Every judgment the command makes, each input checked before anything is asked."""
+    from llmrec.recommenders import is_recommender
+
     if config.mode not in ("pointwise", "pairwise"):
         raise LLMRecError(f"--mode: expected pointwise or pairwise, got '{config.mode}'")
+    if is_recommender(config.judge_model):
+        raise LLMRecError(f"--judge-model {config.judge_model}: a classic recommender writes no verdicts; expected "
+                          "an LLM (an alias, hub id, local folder, or a model behind --base-url)")
     runs = [load_judged_run(p) for p in config.runs]
     if config.mode == "pairwise":
         if len(runs) != 2:
