@@ -290,6 +290,13 @@ def test_judge_metrics_show_in_the_report_and_are_gated(text_runs, prepared_cach
     assert "## Judge preferences" in md and "| explanation | lead | llama | scripted-judge | 6 |" in md
     html = render_report(load_runs(runs), "html")
     assert "<h2>Judge preferences</h2>" in html and "judge scripted-judge: informativeness" in html
+    from llmrec.reporting.drilldown import run_samples  # the drill-down shows each sample's judge scores
+
+    (lead,) = [r for r in load_runs(runs) if r["model"] == "lead"]
+    for record in run_samples(lead)["explanation"]:
+        assert record["judge"] == {"judge scripted-judge: informativeness": 4, "judge scripted-judge: persuasiveness": 5,
+                                   "judge scripted-judge: relevance": None,
+                                   "judge scripted-judge: fluency": expected_fluency(record["prediction"]["value"])}
 
     baseline = tmp_path / "baseline.json"
     assert check(baseline, runs[0], update=True) == 0

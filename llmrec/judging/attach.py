@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmrec.files import read_json
+from llmrec.records import SAMPLES_FILE, SampleLog
 from llmrec.judging.stage import JUDGMENT_FILE, JUDGMENTS_DIR
 
 
@@ -64,6 +65,31 @@ def judge_metrics(folder: Path, run_id: str) -> dict[str, dict[str, dict]]:
                 if isinstance(metric, dict):
                     target[f"{prefix}: {name}"] = {"value": metric.get("value"), "ci": metric.get("ci")}
     return out
+
+
+def sample_judge_scores(folder: Path, run_id: str, records: dict[str, list[dict]]) -> dict[str, dict[str, dict]]:
+    """task -> sample id -> {`judge <judge>: <criterion>`: score or None} from the pointwise judgments in a run
+    folder, for the report's drill-down; `records` are the run's samples by task. A verdict about an output
+    the run no longer holds (the run was re-made) is left out."""
+    from llmrec.judging.inputs import output_sha256
+
+    judgments = judgments_of(folder)
+    outputs = {task: {r["sample_id"]: [output_sha256(_text(r))] for r in recs} for task, recs in records.items()}
+    out: dict[str, dict[str, dict]] = {}
+    for (path, judgment), prefix in zip(judgments, _names(judgments)):
+        runs = [r.get("run_id") for r in judgment.get("runs", [])]
+        if judgment.get("mode") != "pointwise" or runs[:1] != [run_id] or not (path / SAMPLES_FILE).is_file():
+            continue
+        for (task, sample_id), r in SampleLog.read(path / SAMPLES_FILE).records.items():
+            if r.get("output_sha256") == outputs.get(task, {}).get(sample_id):
+                scores = out.setdefault(task, {}).setdefault(sample_id, {})
+                scores.update({f"{prefix}: {c}": v for c, v in (r.get("scores") or {}).items()})
+    return out
+
+
+def _text(record: dict) -> str:
+    value = (record.get("prediction") or {}).get("value")
+    return value if isinstance(value, str) else ""
 
 
 def attach_judgments(run: dict) -> dict:
