@@ -209,6 +209,11 @@ def test_pointwise_scores_each_criterion_records_each_verdict_and_resumes(text_r
     reference = next(r["reference"] for r in records(text_runs["lead"]) if r["sample_id"] == judged[0]["sample_id"])
     assert "stars" in first and "Product:" in first and reference.replace('"', "'") in first
 
+    from llmrec.humaneval.judged import judge_scores  # what judge-vs-human agreement reads
+
+    read = judge_scores(text_runs["lead"], "explanation")["scripted-judge"]
+    assert read == {r["sample_id"]: {c: float(v) for c, v in r["scores"].items() if v is not None} for r in judged}
+
     again = ScriptedJudge()
     ((_, resumed),) = judge(config, load=lambda c: again)
     assert again.prompts == [] and resumed["invocations"][-1]["requests"] == 0
