@@ -295,6 +295,7 @@ def test_judge_metrics_show_in_the_report_and_are_gated(text_runs, prepared_cach
     assert "## Judge preferences" in md and "| explanation | lead | llama | scripted-judge | 6 |" in md
     html = render_report(load_runs(runs), "html")
     assert "<h2>Judge preferences</h2>" in html and "judge scripted-judge: informativeness" in html
+    assert "p5-rouge-l per model" in html and "judge scripted-judge: fluency, " in html  # a plot per scale
     from llmrec.reporting.drilldown import run_samples  # the drill-down shows each sample's judge scores
 
     (lead,) = [r for r in load_runs(runs) if r["model"] == "lead"]

@@ -23,6 +23,13 @@ from llmrec.records import SAMPLES_FILE, SampleLog
 from llmrec.judging.stage import JUDGMENT_FILE, JUDGMENTS_DIR
 
 
+JUDGE_PREFIX = "judge "
+
+
+def is_judge_metric(name: str) -> bool:
+    return name.startswith(JUDGE_PREFIX)
+
+
 def judgments_of(folder: Path) -> list[tuple[Path, dict]]:
     """(judgment folder, judgment.json) of every finished judgment recorded in a run folder, by folder name."""
     root = Path(folder) / JUDGMENTS_DIR
@@ -41,7 +48,7 @@ def judgments_of(folder: Path) -> list[tuple[Path, dict]]:
 
 def _names(judgments: list[tuple[Path, dict]]) -> list[str]:
     labels = [f"{j.get('mode')}:{j.get('judge_label')}" for _, j in judgments]
-    return [f"judge {j.get('judge_label')}" + (f"#{folder.name.rsplit('__', 1)[-1][:6]}" if labels.count(lab) > 1
+    return [f"{JUDGE_PREFIX}{j.get('judge_label')}" + (f"#{folder.name.rsplit('__', 1)[-1][:6]}" if labels.count(lab) > 1
                                                 else "")
             for (folder, j), lab in zip(judgments, labels)]
 
