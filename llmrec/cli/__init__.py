@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from llmrec.cli import bench, data, finetune, human_eval, listing, results
+from llmrec.cli import bench, data, finetune, human_eval, judge, listing, results
 from llmrec.errors import LLMRecError
 
 app = typer.Typer(help="Benchmark large language models as recommender systems (LLMRec / P5 tasks).",
@@ -37,6 +37,7 @@ app.command()(finetune.finetune)
 app.command()(results.report)
 app.command()(results.check)
 app.command()(results.compare)
+app.command()(judge.judge)
 app.command()(listing.tasks)
 app.command()(listing.models)
 app.add_typer(data.app, name="data")

@@ -165,8 +165,15 @@ def resolve_current(baseline: dict | None, current: Path | None) -> Path:
     return current
 
 
-def write_baseline(source: Path, baseline: Path) -> None:
-    """Copy a run's metrics.json to the baseline path atomically, so CI never sees half a file."""
+def write_baseline(source: Path, baseline: Path, run: dict | None = None) -> None:
+    """Copy a run's metrics.json to the baseline path atomically, so CI never sees half a file; a judged run
+    is written as loaded, with its judge metrics (llmrec.judging.attach), so the gate covers them too."""
+    if run is not None and run.get("judged"):
+        import json
+
+        kept = {k: v for k, v in run.items() if k not in ("path", "label_extra", "judged")}
+        write_bytes(baseline, (json.dumps(kept, indent=2) + "\n").encode())
+        return
     write_bytes(baseline, source.read_bytes())
 
 
@@ -183,7 +190,7 @@ def check(baseline: Path, current: Path | None, tolerances: dict[str, float] | N
         old = load_run(baseline) if baseline.is_file() else None  # a folder is refused as the destination
         source = resolve_current(old, current)
         run = load_run(source)  # refuse to write a baseline nobody could read back
-        write_baseline(Path(run["path"]), baseline)
+        write_baseline(Path(run["path"]), baseline, run)
         console.print(f"Baseline {baseline} updated from run {run['run_id']} ({', '.join(run['tasks'])}).",
                       markup=False)
         return PASS

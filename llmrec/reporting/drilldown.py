@@ -98,6 +98,12 @@ def run_samples(run: dict) -> dict[str, list[dict]] | None:
     by_task: dict[str, list[dict]] = {}
     for (task, _), record in SampleLog.read(path).records.items():
         by_task.setdefault(task, []).append(record)
+    from llmrec.judging.attach import sample_judge_scores  # `llmrec judge` records its verdicts apart
+
+    judged = sample_judge_scores(path.parent, run["run_id"], by_task)
+    for task, records in by_task.items():
+        by_task[task] = [r | {JUDGE_KEY: judged[task][r["sample_id"]]} if r["sample_id"] in judged.get(task, {})
+                         else r for r in records]
     return by_task
 
 

@@ -12,6 +12,7 @@ import io
 from datetime import datetime, timezone
 
 from llmrec.reporting import drilldown, drilldown_page, overview, plots as report_plots
+from llmrec.judging.attach import is_judge_metric
 from llmrec.reporting.facts import header, is_validity
 from llmrec.reporting.groups import Block, Cell, Group, Report, Row, block_caption
 
@@ -171,9 +172,11 @@ def _plots(group: Group, block: Block, colors: dict[str, str], title: str) -> st
             images.append(_png(report_plots.ranking_curves(block.rows, colors, title), "HR@k and NDCG@k per model"))
     else:
         bars = [m for m in group.quality if m != "coverage"]  # coverage is a rate, not a score scale
-        if defined(bars):
-            figure = report_plots.quality_bars(block.rows, bars, colors, name)
-            images.append(_png(figure, f"{', '.join(bars)} per model"))
+        judged = [m for m in bars if is_judge_metric(m)]  # 1-5 scores and shares: not the x100 scale of ROUGE
+        for chosen in ([m for m in bars if m not in judged], judged):
+            if defined(chosen):
+                figure = report_plots.quality_bars(block.rows, chosen, colors, name)
+                images.append(_png(figure, f"{', '.join(chosen)} per model"))
     rated = [row for row in block.rows if any(row.value(m) is not None for m in group.validity)]
     if _failures(rated, group.validity):
         images.append(_png(report_plots.validity_bars(rated, group.validity, title), "validity rates per model"))

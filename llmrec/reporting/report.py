@@ -23,6 +23,7 @@ from llmrec.reporting.facts import format_half_ci, format_value, header, is_perc
 from llmrec.reporting import html as report_html, overview, paired as report_paired
 from llmrec.registry import Registry
 from llmrec.reporting import export
+from llmrec.judging import report as judge_preferences
 from llmrec.reporting.groups import Block, Cell, Group, Report, block_caption
 from llmrec.reporting.select import label_runs
 
@@ -81,7 +82,9 @@ def load_run(path: Path) -> dict:
         run["label_extra"] = Path(adapter.rstrip("/")).name  # the folder name tells adapters apart
     else:
         run["label_extra"] = _adapter_from_manifest(file.parent / MANIFEST_FILE)
-    return run
+    from llmrec.judging.attach import attach_judgments
+
+    return attach_judgments(run)  # judge metrics recorded in the run folder (llmrec judge) join its own
 
 
 def _validate_run(run: Any, file: Path) -> None:
@@ -261,6 +264,7 @@ SECTIONS: list[Section] = [
     Section(overview.markdown, report_html.summary),
     Section(markdown_leaderboards, report_html.leaderboards),
     Section(report_paired.markdown, report_paired.html),
+    Section(judge_preferences.markdown, judge_preferences.html),
     Section(lambda report: "", report_html.samples),  # per-sample records need a page to browse them
     Section(markdown_runs, report_html.run_list),
 ]
