@@ -48,18 +48,20 @@ class SampleLog:
     `SampleLog(path)` opens it for appending: a last line cut short by a kill is left out and removed
     from the file, so the next append starts a line of its own. `SampleLog.read(path)` loads it
     read-only: the cut line is left out the same way, but no file is created or changed. A blank line
-    holds no record. Every record must be UTF-8 JSON of the shape bench writes (`record_problem`): a record
-    of another shape is refused naming its line, never scored. Opened for appending it is a run's own log,
-    read back to resume: an answered sample needs its prediction and reference, a failed one its error."""
+    holds no record. Every record must be UTF-8 JSON holding the `required` keys, and what it holds of a
+    sample record (prediction, reference, truncated_history) must have the shape bench writes
+    (`record_problem`): a record of another shape is refused naming its line, never scored. Opened for
+    appending (a run, or a judgment, resumed), a failed sample's record (its error instead of an answer) is
+    taken too; a reader that scores every record asks for RECORD_KEYS."""
 
-    def __init__(self, path: Path, *, read_only: bool = False, required: tuple[str, ...] | None = None):
+    def __init__(self, path: Path, *, read_only: bool = False, required: tuple[str, ...] = KEYS):
         self.path = path
         self.read_only = read_only
         self.records: dict[tuple[str, str], dict] = {}
         self.dropped_partial = 0  # a line cut short by a kill, left out
-        self.failed_ok = not read_only  # readers that take failed records ask for them by their keys
+        self.failed_ok = not read_only  # a resumed run asks for its failed samples again
         if path.exists():
-            self._load(required or (KEYS if read_only else RECORD_KEYS))
+            self._load(required)
 
     @classmethod
     def read(cls, path: Path, required: tuple[str, ...] = KEYS) -> "SampleLog":
