@@ -133,9 +133,10 @@ def record_problem(record: Any, required: tuple[str, ...] = RECORD_KEYS, *,
             return f"prediction: {problem}"
     if "reference" in record and kind and not VALUES[kind][1](record["reference"]):
         return f"reference: expected {VALUES[kind][0]}, got {shown(record['reference'])}"
-    truncated = record.get("truncated_history", 0)
-    if not (_is_int(truncated) and truncated >= 0):
-        return f"truncated_history: expected a count, got {shown(truncated)}"
+    for key in ("truncated_history", "truncated_text"):
+        count = record.get(key, 0)
+        if not (_is_int(count) and count >= 0):
+            return f"{key}: expected a count, got {shown(count)}"
     return None
 
 

@@ -680,3 +680,18 @@ def test_fuzz_manifests_read_back_valid_or_fail_naming_the_file(tmp_path, data):
     RecommenderPredictor(BenchConfig(model="popularity", tasks=[])).info(previous)
     tokens = LLMPredictor(BenchConfig(model="smollm2", tasks=[])).tokens(previous) or {}
     assert all(tokens.get(k) is None or tokens[k] + 0 >= 0 for k in ("tokens_in", "tokens_out"))
+
+
+def test_a_cut_review_is_recorded_with_the_words_it_lost_and_a_miscount_is_refused():
+    from llmrec.evaluation.predictors import Answer
+    from llmrec.evaluation.runner import record
+    from llmrec.records import record_problem
+    from llmrec.tasks import TASKS
+    from llmrec.types import Prediction
+
+    task, sample = TASKS.get("review"), review_sample(5)
+    whole = record(task, sample, Answer("p", "a b", Prediction(value="a b")))
+    cut = record(task, sample, Answer("p", "a b", Prediction(value="a b"), cut_words=7))
+    assert "truncated_text" not in whole and cut["truncated_text"] == 7  # uncut records keep their old shape
+    assert record_problem(json.loads(json.dumps(cut))) is None
+    assert record_problem({**cut, "truncated_text": "seven"}) == "truncated_text: expected a count, got 'seven'"

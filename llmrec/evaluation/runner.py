@@ -226,8 +226,8 @@ class Bench:
                       "out_of_candidates": sum(p.out_of_candidates for p in preds),
                       "duplicates": sum(p.duplicates for p in preds),
                       "truncated": sum(1 for r in recs if r.get("truncated_history"))}
-            if failed:
-                counts["failed"] = failed
+            cut = sum(1 for r in recs if r.get("truncated_text"))
+            counts.update({k: v for k, v in (("truncated_text", cut), ("failed", failed)) if v})
             tasks[plan.task.name] = {**{k: v for k, v in plan.meta.items() if k != "prepared_stats"},
                                      "metrics": score(plan.task.kind, preds, refs, seed=self.config.interval_seed),
                                      "counts": counts}
@@ -268,6 +268,7 @@ def record(task: Task, sample: Sample, answer: Answer) -> dict:
     return {"task": sample.task, "sample_id": sample.sample_id, "user": sample.user, "item": sample.item,
             "prompt": answer.prompt, "raw": answer.raw, "prediction": answer.prediction.to_json(),
             "reference": sample.reference, "truncated_history": answer.truncated,
+            **({"truncated_text": answer.cut_words} if answer.cut_words else {}),  # --truncation text only
             "scores": per_sample_scores(task.kind, answer.prediction, sample.reference)}
 
 
