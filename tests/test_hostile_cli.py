@@ -353,11 +353,14 @@ def first_line(edit):
 
 @pytest.mark.parametrize("name, edit, expected", [
     ("samples.jsonl", first_line(lambda line: line.replace(b'"direct"', b'"dir\xe9ct"')),
-     "samples.jsonl:1: expected a JSON sample record with task and sample_id (bytes that are not UTF-8)"),
+     "samples.jsonl:1: expected a JSON sample record with task, sample_id, prediction and reference (bytes that "
+     "are not UTF-8)"),
+    ("samples.jsonl", first_line(lambda line: line.replace(b'"prediction": ', b'"p": ')),
+     "samples.jsonl:1: expected a JSON sample record with task, sample_id, prediction and reference; fix"),
     ("samples.jsonl", first_line(lambda line: b"[1, 2]\n"), "samples.jsonl:1: expected a JSON sample record"),
     ("samples.jsonl", first_line(lambda line: line.replace(b'"value": [', b'"value": ["x", ')),
-     "samples.jsonl:1: expected a JSON sample record with task and sample_id (prediction: value: expected a list "
-     "of item ids"),
+     "samples.jsonl:1: expected a JSON sample record with task, sample_id, prediction and reference (prediction: "
+     "value: expected a list of item ids"),
     ("samples.jsonl", first_line(lambda line: line.replace(b'"reference": ', b'"reference": "t", "r": ')),
      "(reference: expected an item id, got 't')"),
     ("samples.jsonl", first_line(lambda line: line.replace(b'"parse_failed": false', b'"parse_failed": 3')),

@@ -29,8 +29,8 @@ from llmrec.home import runs_dir
 from llmrec.evaluation.predictors import (EXECUTION_OPTIONS, FITTED, LLM_OPTIONS, RECOMMENDER_OPTIONS, Answer,
                                           adapter_template, make_predictor, predictor_class, template_shots)
 from llmrec.protocol import sample_ids_sha256
-from llmrec.records import (FORMAT, MANIFEST_FILE, METRICS_FILE, SAMPLES_FILE, SampleLog, git_commit, hardware,
-                            library_versions, read_json, run_id, write_json, write_text)
+from llmrec.records import (FORMAT, MANIFEST_FILE, METRICS_FILE, RECORD_KEYS, SAMPLES_FILE, SampleLog, git_commit,
+                            hardware, library_versions, read_json, run_id, write_json, write_text)
 from llmrec.tasks import SampleOptions, Task
 from llmrec.types import Prediction, Sample
 
@@ -121,7 +121,7 @@ class Bench:
 
             recorded = {k: redact(v) if isinstance(v, str) else v for k, v in c.resolved.items()}
             write_text(self.folder / "config.yaml", yaml.safe_dump(recorded, sort_keys=False))
-        samples_log = SampleLog(self.folder / SAMPLES_FILE)
+        samples_log = SampleLog(self.folder / SAMPLES_FILE, required=RECORD_KEYS)  # every one is scored
         if samples_log.records:
             failed = sum(1 for r in samples_log.records.values() if is_failed(r))
             log(f"resuming {self.folder}: {len(samples_log.records) - failed} samples already recorded"
