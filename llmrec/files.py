@@ -10,6 +10,7 @@ that cannot be written (a folder, a path under a file, no permission) is one LLM
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from contextlib import contextmanager
@@ -163,3 +164,14 @@ def parse_yaml(data: bytes, path: Path) -> Any:
 def text_line(data: bytes, offset: int) -> int:
     """The 1-based line of a byte offset."""
     return data.count(b"\n", 0, offset) + 1
+
+
+def finite_or_none(value: Any) -> Any:
+    """`value` with every non-finite float (NaN, inf) as None: JSON has no NaN, undefined numbers are null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value

@@ -7,11 +7,11 @@ import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from llmrec.errors import LLMRecError, where
+from llmrec.files import finite_or_none
 from llmrec.humaneval import stats
 from llmrec.humaneval.sheet import ANNOTATOR_COLUMN, KEY_FORMAT
 
@@ -87,7 +87,7 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return _finite_or_none(asdict(self))
+        return finite_or_none(asdict(self))
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -258,15 +258,6 @@ def import_annotations(files: list[Path], key_path: Path, seed: int = 0) -> Impo
                         systems=system_results(data, ranks, seed), agreement=agreement_results(data),
                         judge=judge, notes=notes + judge_notes)
 
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 # --- printing ------------------------------------------------------------------------------------

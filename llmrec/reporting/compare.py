@@ -31,6 +31,7 @@ import numpy as np
 
 from llmrec.reporting.compare_print import print_comparisons, shown, shown_metrics  # noqa: F401 (printing, re-exported)
 from llmrec.errors import LLMRecError
+from llmrec.files import finite_or_none
 from llmrec.metrics import LOWER_IS_BETTER, family, resampled_sums, total_sums
 from llmrec.protocol import PROTOCOL_KEYS, SETTING_KEYS, differences, differences_or_unknown, sample_ids_sha256
 from llmrec.records import SAMPLES_FILE, SampleLog
@@ -92,7 +93,7 @@ class TaskComparison:
     scoring: tuple[str | None, str | None] = (None, None)  # A's and B's ("classic", "generate", "likelihood")
 
     def to_json(self) -> dict:
-        return _finite_or_none({**asdict(self), "metrics": [{**asdict(m), "verdict": m.verdict}
+        return finite_or_none({**asdict(self), "metrics": [{**asdict(m), "verdict": m.verdict}
                                                              for m in self.metrics]})
 
 
@@ -362,13 +363,3 @@ def _mismatch_message(mismatched: dict[str, list[tuple[str, Any, Any]]]) -> str:
     return ("not comparable: the runs were not scored under the same protocol (data, candidates, seed, metric "
             "definitions), so their difference would not be the models'. They differ in:\n" + "\n".join(lines))
 
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN: undefined numbers become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
