@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from fixtures_data import atomic_rows, review_rows, write_amazon_2014, write_amazon_2023, write_atomic, write_p5
+from test_cli import run_cli
 from llmrec.data import load_dataset, prepare_dataset
 from llmrec.errors import LLMRecError
 
@@ -374,7 +375,7 @@ def test_p5_folder_without_reviews_names_the_file_for_review_tasks(tmp_path, cap
     folder = write_p5(tmp_path / "p5")
     (folder / "review_splits.pkl").unlink()
     monkeypatch.setenv("LLMREC_DATA_DIR", str(tmp_path / "data"))
-    code, err = run_cli(capsys, monkeypatch, "bench", "--model", "mf", "--task", "rating",
+    code, _, err = run_cli(capsys, monkeypatch, "bench", "--model", "mf", "--task", "rating",
                         "--dataset", f"p5:{folder}", "--candidates", "5", "--output", tmp_path / "runs")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "review_splits.pkl" in err and err.startswith("error: "), err
@@ -396,26 +397,14 @@ def test_comma_separated_atomic_file_says_the_separator_is_wrong(tmp_path):
     fails(tmp_path, f"atomic:{folder}", folder / "toy.inter", r"toy.inter:1: fields are separated by ',', expected tabs")
 
 
-def run_cli(capsys, monkeypatch, *args) -> tuple[int, str]:
-    from llmrec.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["llmrec", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    return code, capsys.readouterr().err
-
-
 def test_too_many_candidates_speaks_of_candidates(tmp_path, capsys, monkeypatch):
     folder = write_amazon_2014(tmp_path / "amazon")  # 15 items, 8 seen per user
     monkeypatch.setenv("LLMREC_DATA_DIR", str(tmp_path / "data"))
-    code, err = run_cli(capsys, monkeypatch, "data", "prepare", f"amazon:{folder}", "--candidates", "10")
+    code, _, err = run_cli(capsys, monkeypatch, "data", "prepare", f"amazon:{folder}", "--candidates", "10")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--candidates 10" in err and "--candidates 8 or fewer" in err, err
     p5 = write_p5(tmp_path / "p5", negatives=4)
-    code, err = run_cli(capsys, monkeypatch, "data", "prepare", f"p5:{p5}", "--candidates", "10")
+    code, _, err = run_cli(capsys, monkeypatch, "data", "prepare", f"p5:{p5}", "--candidates", "10")
     assert code == 2 and "--candidates 5 or fewer" in err, err
     assert not (tmp_path / "data" / "prepared").exists() or not [
         p for p in (tmp_path / "data" / "prepared").iterdir() if not p.name.startswith(".")]
@@ -424,7 +413,7 @@ def test_too_many_candidates_speaks_of_candidates(tmp_path, capsys, monkeypatch)
 def test_cli_bad_data_file_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     name, path = amazon_line(tmp_path, 3, unixReviewTime=float("inf"))
     monkeypatch.setenv("LLMREC_DATA_DIR", str(tmp_path / "data"))
-    code, err = run_cli(capsys, monkeypatch, "data", "prepare", name, "--candidates", "3")
+    code, _, err = run_cli(capsys, monkeypatch, "data", "prepare", name, "--candidates", "3")
     assert code == 2 and err.strip().splitlines() == [err.strip()] and err.startswith(f"error: {path}:3: "), err
 
 

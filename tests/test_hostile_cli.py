@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_cli import one_line_error, run_cli
 
-from llmrec.cli import main
 from llmrec.errors import LLMRecError
 from llmrec.prompts import PROMPTS_DIR, load_template
 
@@ -28,25 +27,6 @@ def fuzz(examples: int):
     folders are shared by a test's examples; each example rewrites the one file it reads."""
     return settings(max_examples=examples, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-
-def run_cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    """`llmrec ARGS` in this process: (exit code, stdout, stderr). A traceback fails the test."""
-    monkeypatch.setattr(sys, "argv", ["llmrec", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def tree(folder: Path) -> list[str]:
