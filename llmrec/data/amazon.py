@@ -12,18 +12,22 @@ import html
 import json
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
+from llmrec.data import columnar
+from llmrec.data.columnar import kcore_rows
 from llmrec.data.model import Dataset
 from llmrec.data.sources import (
     existing_path,
     interactions_frame,
     items_frame,
     join_category,
-    kcore_filter,
     nonempty_lines,
     rating,
     regular_file,
@@ -36,6 +40,9 @@ from llmrec.errors import LLMRecError
 KEYS_2014 = ("reviewerID", "asin", "overall", "unixReviewTime", "summary", "reviewText")  # 2018 too
 KEYS_2023 = ("user_id", "parent_asin", "rating", "timestamp", "title", "text")
 DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".gz", ".txt")
+# Column order of reviews_frame's arguments.
+REVIEW_KEYS = ("user_id", "item_id", "rating", "timestamp", "text", "summary")
+TEXT_KEYS = ("user_id", "item_id", "text", "summary")
 ASIN_IN_LINE = re.compile(r"""['"](?:parent_asin|asin)['"]\s*:\s*['"]([^'"]+)['"]""")
 
 
@@ -92,22 +99,42 @@ def _text(record: dict, key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def read_reviews(path: Path) -> dict[str, list]:
-    cols: dict[str, list] = {k: [] for k in ("user_id", "item_id", "rating", "timestamp", "summary", "text")}
-    keys, ts_scale = None, 1
+@dataclass(frozen=True)
+class ReviewFormat:
+    """A release's review keys (user, item, rating, time, summary, text) and its time units per second."""
+
+    keys: tuple[str, ...]
+    per_second: int
+
+
+RELEASES = {"reviewerID": ReviewFormat(KEYS_2014, 1),  # 2014 and 2018
+            "user_id": ReviewFormat(KEYS_2023, 1000)}  # 2023 times are milliseconds
+
+
+def review_format(path: Path) -> ReviewFormat:
+    """The release, told by the first record's keys."""
+    number, line = next(iter(nonempty_lines(path)))
+    record = parse_record(line, path, number)
+    for key, release in RELEASES.items():
+        if key in record:
+            return release
+    raise LLMRecError(
+        f"{path}:{number}: expected review keys {', '.join(KEYS_2014[:4])} (2014/2018) "
+        f"or {', '.join(KEYS_2023[:4])} (2023)"
+    )
+
+
+def clean_text(value: str) -> str:
+    # The dumps escape text as HTML ("&amp;", "&quot;"), titles included: unescaped for prompts and references.
+    return html.unescape(value.strip())
+
+
+def line_reviews(path: Path, release: ReviewFormat) -> dict[str, list]:
+    """Every review, read line by line: the reader of record, which names the file and line of a bad one."""
+    cols: dict[str, list] = {k: [] for k in REVIEW_KEYS}
     for number, line in nonempty_lines(path):
         record = parse_record(line, path, number)
-        if keys is None:
-            if "reviewerID" in record:
-                keys, ts_scale = KEYS_2014, 1
-            elif "user_id" in record:
-                keys, ts_scale = KEYS_2023, 1000  # 2023 times are milliseconds
-            else:
-                raise LLMRecError(
-                    f"{path}:{number}: expected review keys {', '.join(KEYS_2014[:4])} (2014/2018) "
-                    f"or {', '.join(KEYS_2023[:4])} (2023)"
-                )
-        user_key, item_key, rating_key, time_key, summary_key, text_key = keys
+        user_key, item_key, rating_key, time_key, summary_key, text_key = release.keys
         if item_key == "parent_asin" and item_key not in record and "asin" in record:
             item_key = "asin"
         for key in (user_key, item_key):
@@ -117,11 +144,51 @@ def read_reviews(path: Path) -> dict[str, list]:
         cols["item_id"].append(str(record[item_key]))
         where = f"{path}:{number}"
         cols["rating"].append(rating(_value(record, rating_key, path, number), where, rating_key))
-        cols["timestamp"].append(unix_time(_value(record, time_key, path, number), where, time_key, ts_scale))
-        # The dumps escape text as HTML ("&amp;", "&quot;"), titles included: unescaped for prompts and references.
-        cols["summary"].append(html.unescape(_text(record, summary_key)))
-        cols["text"].append(html.unescape(_text(record, text_key)))
+        cols["timestamp"].append(unix_time(_value(record, time_key, path, number), where, time_key,
+                                           release.per_second))
+        cols["summary"].append(clean_text(_text(record, summary_key)))
+        cols["text"].append(clean_text(_text(record, text_key)))
     return cols
+
+
+def line_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
+    cols = line_reviews(path, release)
+    keep = kcore_rows(pd.factorize(pd.Series(cols["user_id"], dtype=object))[0],
+                      pd.factorize(pd.Series(cols["item_id"], dtype=object))[0], kcore)
+    return reviews_frame(*(np.asarray(cols[k], dtype=object if k in TEXT_KEYS else None)[keep] for k in REVIEW_KEYS))
+
+
+def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
+    """The k-core's reviews in two streaming passes: ids, ratings and times of every line first, then the texts of
+    the kept lines only, so memory holds the kept reviews, not the file. Raises columnar.Refused."""
+    user_key, item_key, rating_key, time_key, summary_key, text_key = release.keys
+    parts: dict[str, list] = {k: [] for k in ("user_id", "item_id", "rating", "timestamp")}
+    for batch in columnar.batches(path, {user_key: pa.string(), item_key: pa.string(), rating_key: pa.float64(),
+                                         time_key: pa.float64()}):
+        parts["user_id"].append(columnar.identifier(batch[user_key]))
+        parts["item_id"].append(columnar.identifier(batch[item_key]))
+        parts["rating"].append(columnar.ratings(batch[rating_key]))
+        parts["timestamp"].append(columnar.unix_seconds(batch[time_key], release.per_second))
+    users, items = (pa.chunked_array(parts[k], pa.string()).combine_chunks().dictionary_encode()
+                    for k in ("user_id", "item_id"))
+    keep = kcore_rows(users.indices.to_numpy(), items.indices.to_numpy(), kcore)
+    texts: dict[str, list] = {"summary": [], "text": []}
+    start = 0
+    for batch in columnar.batches(path, {summary_key: pa.string(), text_key: pa.string()}):
+        kept = batch.filter(pa.array(keep[start:start + len(batch)]))
+        start += len(batch)
+        texts["summary"].append(columnar.cleaned_texts(kept[summary_key], clean_text))
+        texts["text"].append(columnar.cleaned_texts(kept[text_key], clean_text))
+    columnar.require(np.array([start == len(keep)]))  # the file changed between the passes
+
+    def kept_strings(encoded: pa.DictionaryArray) -> pd.Series:
+        return encoded.dictionary.take(encoded.indices.filter(pa.array(keep))).to_pandas()
+
+    return reviews_frame(
+        kept_strings(users), kept_strings(items),
+        np.concatenate(parts["rating"])[keep], np.concatenate(parts["timestamp"])[keep],
+        *(pa.chunked_array(texts[k], pa.string()).to_pandas() for k in ("text", "summary")),
+    )
 
 
 def meta_category(record: dict) -> str:
@@ -151,11 +218,11 @@ def read_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
 
 def load_amazon(path: str | Path, kcore: int = 5, name: str | None = None) -> Dataset:
     review_path, meta_path = find_files(path)
-    cols = read_reviews(review_path)
-    reviews = reviews_frame(
-        cols["user_id"], cols["item_id"], cols["rating"], cols["timestamp"], cols["text"], cols["summary"]
-    )
-    reviews = kcore_filter(reviews, kcore)
+    release = review_format(review_path)
+    try:
+        reviews = engine_kcore(review_path, release, kcore)
+    except columnar.Refused:  # something the engine does not type: the line reader accepts it or names the line
+        reviews = line_kcore(review_path, release, kcore)
     if reviews.empty:
         raise LLMRecError(f"{review_path}: no reviews left after {kcore}-core filtering (try a smaller kcore)")
     asins = reviews["item_id"].unique()

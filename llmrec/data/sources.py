@@ -241,17 +241,3 @@ def reviews_frame(user_id, item_id, rating, timestamp, text, summary, explanatio
     if split is not None:
         df["split"] = _strings(split)
     return df
-
-
-def kcore_filter(df: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Keep rows whose user and item both have >= k rows; repeat until nothing changes
-    (dropping a sparse item can push a user under k, and so on)."""
-    if k <= 1:
-        return df
-    while True:
-        user_counts = df["user_id"].map(df["user_id"].value_counts())
-        item_counts = df["item_id"].map(df["item_id"].value_counts())
-        keep = (user_counts >= k) & (item_counts >= k)
-        if keep.all():
-            return df.reset_index(drop=True)
-        df = df[keep.to_numpy()]
