@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from llmrec.data import columnar
 from llmrec.data.columnar import kcore_rows
@@ -43,6 +44,9 @@ DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".gz", ".txt")
 # Column order of reviews_frame's arguments.
 REVIEW_KEYS = ("user_id", "item_id", "rating", "timestamp", "text", "summary")
 TEXT_KEYS = ("user_id", "item_id", "text", "summary")
+# The metadata keys read (2014's list of category paths is Python literals, read line by line).
+META_COLUMNS = {"asin": pa.string(), "parent_asin": pa.string(), "title": pa.string(),
+                "categories": pa.list_(pa.string()), "category": pa.list_(pa.string()), "main_category": pa.string()}
 ASIN_IN_LINE = re.compile(r"""['"](?:parent_asin|asin)['"]\s*:\s*['"]([^'"]+)['"]""")
 
 
@@ -159,27 +163,24 @@ def line_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
 
 
 def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
-    """The k-core's reviews in two streaming passes: ids, ratings and times of every line first, then the texts of
-    the kept lines only, so memory holds the kept reviews, not the file. Raises columnar.Refused."""
+    """The k-core's reviews in one streaming pass: ids, ratings and times stay in memory, texts wait in a spill
+    file until the k-core is known, so memory holds the kept reviews' texts, not the file's. Raises
+    columnar.Refused."""
     user_key, item_key, rating_key, time_key, summary_key, text_key = release.keys
+    columns = {user_key: pa.string(), item_key: pa.string(), rating_key: pa.float64(), time_key: pa.float64(),
+               summary_key: pa.string(), text_key: pa.string()}
     parts: dict[str, list] = {k: [] for k in ("user_id", "item_id", "rating", "timestamp")}
-    for batch in columnar.batches(path, {user_key: pa.string(), item_key: pa.string(), rating_key: pa.float64(),
-                                         time_key: pa.float64()}):
-        parts["user_id"].append(columnar.identifier(batch[user_key]))
-        parts["item_id"].append(columnar.identifier(batch[item_key]))
-        parts["rating"].append(columnar.ratings(batch[rating_key]))
-        parts["timestamp"].append(columnar.unix_seconds(batch[time_key], release.per_second))
-    users, items = (pa.chunked_array(parts[k], pa.string()).combine_chunks().dictionary_encode()
-                    for k in ("user_id", "item_id"))
-    keep = kcore_rows(users.indices.to_numpy(), items.indices.to_numpy(), kcore)
-    texts: dict[str, list] = {"summary": [], "text": []}
-    start = 0
-    for batch in columnar.batches(path, {summary_key: pa.string(), text_key: pa.string()}):
-        kept = batch.filter(pa.array(keep[start:start + len(batch)]))
-        start += len(batch)
-        texts["summary"].append(columnar.cleaned_texts(kept[summary_key], clean_text))
-        texts["text"].append(columnar.cleaned_texts(kept[text_key], clean_text))
-    columnar.require(np.array([start == len(keep)]))  # the file changed between the passes
+    with columnar.Spill([summary_key, text_key]) as spill:
+        for batch in columnar.batches(path, columns):
+            parts["user_id"].append(columnar.identifier(batch[user_key]))
+            parts["item_id"].append(columnar.identifier(batch[item_key]))
+            parts["rating"].append(columnar.ratings(batch[rating_key]))
+            parts["timestamp"].append(columnar.unix_seconds(batch[time_key], release.per_second))
+            spill.write(batch)
+        users, items = (pa.chunked_array(parts[k], pa.string()).combine_chunks().dictionary_encode()
+                        for k in ("user_id", "item_id"))
+        keep = kcore_rows(users.indices.to_numpy(), items.indices.to_numpy(), kcore)
+        texts = spill.kept(keep)
 
     def kept_strings(encoded: pa.DictionaryArray) -> pd.Series:
         return encoded.dictionary.take(encoded.indices.filter(pa.array(keep))).to_pandas()
@@ -187,7 +188,7 @@ def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
     return reviews_frame(
         kept_strings(users), kept_strings(items),
         np.concatenate(parts["rating"])[keep], np.concatenate(parts["timestamp"])[keep],
-        *(pa.chunked_array(texts[k], pa.string()).to_pandas() for k in ("text", "summary")),
+        *(columnar.cleaned_texts(texts[k], clean_text).to_pandas() for k in (text_key, summary_key)),
     )
 
 
@@ -200,20 +201,50 @@ def meta_category(record: dict) -> str:
     return _text(record, "main_category")
 
 
-def read_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
-    """asin -> (title, category) for the wanted asins; other lines are skipped unparsed (fast)."""
+def meta_entry(record: dict, path: Path, number: int | None) -> tuple[str, tuple[str, str]]:
+    """(asin, (title, category)) of one metadata record; the 2023 parent_asin is the item when present."""
+    asin = _text(record, "parent_asin") or _text(record, "asin")
+    if not asin:
+        raise LLMRecError(f"{path}:{number}: missing key 'asin' (or 'parent_asin')")
+    return asin, (html.unescape(_text(record, "title")), meta_category(record))
+
+
+def line_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
+    """Line by line (2014's Python literals, anything the engine refuses); lines naming no wanted asin are
+    skipped unparsed."""
     found: dict[str, tuple[str, str]] = {}
     for number, line in nonempty_lines(path):
         asins = ASIN_IN_LINE.findall(line)
         if asins and not wanted.intersection(asins):
             continue
-        record = parse_record(line, path, number)
-        asin = _text(record, "parent_asin") or _text(record, "asin")
-        if not asin:
-            raise LLMRecError(f"{path}:{number}: missing key 'asin' (or 'parent_asin')")
-        if asin in wanted and asin not in found:
-            found[asin] = (html.unescape(_text(record, "title")), meta_category(record))
+        asin, entry = meta_entry(parse_record(line, path, number), path, number)
+        if asin in wanted:
+            found.setdefault(asin, entry)
     return found
+
+
+def engine_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
+    """The JSON metadata (2018, 2023) in the engine: only rows whose asin may be wanted become Python records."""
+    found: dict[str, tuple[str, str]] = {}
+    wanted_ids = pa.array(sorted(wanted), pa.string())
+    for batch in columnar.batches(path, META_COLUMNS):
+        asin, parent = batch["asin"], batch["parent_asin"]
+        columnar.require(pc.or_kleene(pc.is_valid(asin), pc.is_valid(parent)))  # else the line reader names it
+        # as the line reader: a line is used when its asin or parent_asin, as written, is wanted
+        maybe = pc.fill_null(pc.or_kleene(pc.is_in(asin, wanted_ids), pc.is_in(parent, wanted_ids)), False)
+        for record in batch.filter(maybe).to_pylist():
+            asin, entry = meta_entry(record, path, None)
+            if asin in wanted:
+                found.setdefault(asin, entry)
+    return found
+
+
+def read_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
+    """asin -> (title, category) for the wanted asins, the first line naming each."""
+    try:
+        return engine_metadata(path, wanted)
+    except columnar.Refused:
+        return line_metadata(path, wanted)
 
 
 def load_amazon(path: str | Path, kcore: int = 5, name: str | None = None) -> Dataset:

@@ -13,6 +13,7 @@ an acceleration of the line reader, never a second set of rules.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -45,6 +46,52 @@ def batches(path: Path, columns: dict[str, pa.DataType]) -> Iterator[pa.RecordBa
             yield batch
     except (pa.ArrowException, OSError, ValueError) as e:
         raise Refused(str(e)) from None
+
+
+class Spill:
+    """Columns set aside on disk (Arrow IPC, LZ4) in file order while a first pass decides which rows to keep:
+    one read of the source, and memory that holds the kept rows only. A temporary file, gone on close."""
+
+    def __init__(self, names: list[str]):
+        self.folder = tempfile.TemporaryDirectory(prefix="llmrec-spill-")
+        self.path = Path(self.folder.name) / "columns.arrow"
+        self.schema = pa.schema([(n, pa.string()) for n in names])
+        self.writer = pa.ipc.new_file(str(self.path), self.schema,
+                                      options=pa.ipc.IpcWriteOptions(compression="lz4"))
+        self.writing = True
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(pa.record_batch([batch[n] for n in self.schema.names], schema=self.schema))
+
+    def _finish_writing(self) -> None:
+        if self.writing:
+            self.writer.close()
+            self.writing = False
+
+    def kept(self, keep: np.ndarray) -> dict[str, pa.ChunkedArray]:
+        """Each column's values at the rows `keep` marks, in file order."""
+        self._finish_writing()
+        chunks: dict[str, list] = {n: [] for n in self.schema.names}
+        start = 0
+        with pa.memory_map(str(self.path)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                kept = batch.filter(pa.array(keep[start:start + len(batch)]))
+                start += len(batch)
+                for n in self.schema.names:
+                    chunks[n].append(kept[n])
+        return {n: pa.chunked_array(c, pa.string()).combine_chunks() for n, c in chunks.items()}
+
+    def close(self) -> None:
+        self._finish_writing()
+        self.folder.cleanup()
+
+    def __enter__(self) -> "Spill":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def require(ok: pa.Array | np.ndarray) -> None:
