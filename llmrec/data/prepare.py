@@ -105,15 +105,15 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
 
     has_source_split, moved_reviews = False, 0
     if has_reviews:
-        rev = pd.DataFrame(
+        rev = pd.DataFrame(  # texts keep their string arrays (Arrow under pandas 3): no Python object per review
             {
                 "user": users.column(1),
                 "item": items.column(1),
                 "rating": reviews["rating"].to_numpy(np.float64),
                 "timestamp": reviews["timestamp"].to_numpy(np.int64),
-                "text": reviews["text"].astype(str).to_numpy(),
-                "summary": reviews["summary"].astype(str).to_numpy(),
-                "explanation": reviews["explanation"].astype(str).to_numpy(),
+                "text": reviews["text"].astype(str).array,
+                "summary": reviews["summary"].astype(str).array,
+                "explanation": reviews["explanation"].astype(str).array,
             }
         )
         has_source_split = "split" in reviews.columns
