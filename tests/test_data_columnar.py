@@ -109,3 +109,33 @@ def test_kcore_rows_is_the_k_core(pairs, k):
     mask = columnar.kcore_rows(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64), k)
     expected = set(range(len(pairs))) if k <= 1 else naive_kcore(users, items, k)
     assert set(np.flatnonzero(mask).tolist()) == expected
+
+
+META_2018 = [
+    {"asin": "B1", "title": "Tea &amp; Biscuits", "category": ["Grocery", "Tea", "Tea"], "brand": "x"},
+    {"asin": "B2", "title": "  padded title ", "categories": ["A", " B "], "price": "$3"},
+    {"asin": "B1", "title": "a later line for B1 (the first one wins)"},
+    {"parent_asin": "P3", "asin": "C3", "title": "2023 style", "categories": [], "main_category": "All Beauty"},
+    {"asin": "UNWANTED", "title": "never reviewed"},
+    {"asin": " B4 ", "title": "padded asin: not the wanted B4, as the line reader reads it"},
+    {"asin": "B5", "title": None, "category": None},
+]
+
+
+def test_engine_and_line_metadata_agree(tmp_path):
+    path = tmp_path / "meta.json"
+    write_lines(path, META_2018)
+    wanted = {"B1", "B2", "P3", "B4", "B5", "NOT_IN_META"}
+    engine = amazon.engine_metadata(path, wanted)  # no refusal: the engine reads this file itself
+    assert engine == amazon.line_metadata(path, wanted)
+    assert engine == {"B1": ("Tea & Biscuits", "Grocery, Tea"), "B2": ("padded title", "A, B"),
+                      "P3": ("2023 style", "All Beauty"), "B5": ("", "")}
+
+
+def test_metadata_the_engine_refuses_is_read_line_by_line(tmp_path):
+    path = tmp_path / "meta.json"
+    write_lines(path, META_2018 + [{"asin": "B6", "categories": [["Beauty", "Skin"]]}])  # 2014 paths, as JSON
+    with pytest.raises(columnar.Refused):
+        amazon.engine_metadata(path, {"B6"})
+    assert amazon.read_metadata(path, {"B1", "B6"}) == {"B1": ("Tea & Biscuits", "Grocery, Tea"),
+                                                         "B6": ("", "Beauty, Skin")}
