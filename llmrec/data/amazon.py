@@ -180,7 +180,10 @@ def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
         users, items = (pa.chunked_array(parts[k], pa.string()).combine_chunks().dictionary_encode()
                         for k in ("user_id", "item_id"))
         keep = kcore_rows(users.indices.to_numpy(), items.indices.to_numpy(), kcore)
-        texts = spill.kept(keep)
+        texts: dict[str, list] = {summary_key: [], text_key: []}
+        for batch in spill.kept(keep):  # cleaned a batch at a time: the kept texts are held once
+            for key, chunks in texts.items():
+                chunks.append(columnar.cleaned_texts(batch[key], clean_text))
 
     def kept_strings(encoded: pa.DictionaryArray) -> pd.Series:
         return encoded.dictionary.take(encoded.indices.filter(pa.array(keep))).to_pandas()
@@ -188,7 +191,7 @@ def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
     return reviews_frame(
         kept_strings(users), kept_strings(items),
         np.concatenate(parts["rating"])[keep], np.concatenate(parts["timestamp"])[keep],
-        *(columnar.cleaned_texts(texts[k], clean_text).to_pandas() for k in (text_key, summary_key)),
+        *(pa.chunked_array(texts[k], pa.string()).to_pandas() for k in (text_key, summary_key)),
     )
 
 

@@ -68,20 +68,16 @@ class Spill:
             self.writer.close()
             self.writing = False
 
-    def kept(self, keep: np.ndarray) -> dict[str, pa.ChunkedArray]:
-        """Each column's values at the rows `keep` marks, in file order."""
+    def kept(self, keep: np.ndarray) -> Iterator[pa.RecordBatch]:
+        """The rows `keep` marks, batch by batch in file order (a batch at a time in memory)."""
         self._finish_writing()
-        chunks: dict[str, list] = {n: [] for n in self.schema.names}
         start = 0
-        with pa.memory_map(str(self.path)) as source:
+        with pa.OSFile(str(self.path)) as source:  # read, not mapped: mapped pages would count as resident
             reader = pa.ipc.open_file(source)
             for i in range(reader.num_record_batches):
                 batch = reader.get_batch(i)
-                kept = batch.filter(pa.array(keep[start:start + len(batch)]))
+                yield batch.filter(pa.array(keep[start:start + len(batch)]))
                 start += len(batch)
-                for n in self.schema.names:
-                    chunks[n].append(kept[n])
-        return {n: pa.chunked_array(c, pa.string()).combine_chunks() for n, c in chunks.items()}
 
     def close(self) -> None:
         self._finish_writing()
@@ -123,8 +119,8 @@ def unix_seconds(column: pa.Array, per_second: int) -> np.ndarray:
 
 
 def cleaned_texts(column: pa.Array, clean) -> pa.Array:
-    """`clean(str(value))` for every value (null -> ""), calling Python only on the values it can change: those
-    with leading or trailing whitespace or an '&' (for html.unescape). The rest are kept as they are."""
+    """`clean(value)` for every value (null -> ""), calling Python only on the values it can change: those with
+    leading or trailing whitespace or an '&' (for html.unescape). The rest are kept as they are."""
     column = pc.fill_null(column, "")
     touched = pc.match_substring_regex(column, f"^{PYTHON_SPACE}|{PYTHON_SPACE}$|&")
     if not pc.any(touched).as_py():

@@ -233,6 +233,7 @@ def prepare_cached(
         "rows": {n: len(getattr(prepared, n)) for n in FRAMES} | {"negatives": int(prepared.negatives.shape[0])},
     }
     write_prepared(prepared, folder, manifest)
+    del prepared  # its frames would otherwise be held twice while they are read back
     hashes.save()
     # Hand back what a warm call would read, so cold and warm results are the same objects.
     result = read_prepared(folder, fp, verify=False)
