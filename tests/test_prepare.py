@@ -11,6 +11,7 @@ import pytest
 
 from fixtures_data import atomic_items, review_rows, write_amazon_2014, write_atomic, write_p5
 from llmrec.data import load_dataset, prepare_dataset
+from llmrec.data import splits
 from llmrec.data.splits import sample_negatives
 from llmrec.errors import LLMRecError
 
@@ -178,6 +179,21 @@ def test_negative_sampling_is_uniform_over_unseen_items():
     assert counts[1] == 0
     expected = n_users * 3 / 19
     assert np.abs(counts[2:] - expected).max() < 0.05 * expected  # sd is about 1.3%
+
+
+def test_negatives_do_not_depend_on_the_block_size(monkeypatch):
+    """Draws are judged a block of users at a time to bound memory; the blocks must not change the result."""
+    rng = np.random.default_rng(7)
+    n_users, n_items, count = 300, 120, 40  # several rounds: users who saw most items need redraws
+    seen = np.concatenate([u * (n_items + 1) + rng.choice(np.arange(1, n_items + 1), int(rng.integers(0, 80)),
+                                                           replace=False) for u in range(1, n_users + 1)])
+    results = []
+    for block in (1, 37, 1 << 22):
+        monkeypatch.setattr(splits, "DRAWS_PER_BLOCK", block)
+        results.append(sample_negatives(seen, n_users, n_items, count, seed=11))
+    assert all(np.array_equal(results[0], r) for r in results[1:])
+    rows = results[0][1:]
+    assert all(len(set(row)) == count for row in rows)
 
 
 def test_equal_timestamps_keep_file_order_and_short_users(tmp_path):

@@ -97,7 +97,9 @@ def sample_negatives(seen: np.ndarray, n_users: int, n_items: int, count: int, s
     """Row u: `count` distinct items in 1..n_items that are not in user u's seen keys
     (key = user * (n_items + 1) + item). Vectorised rejection sampling: each round draws, for every
     unfinished user, about enough uniform items to finish, rejects seen/duplicate ones and keeps the
-    first accepted in draw order, which is a uniform sample without replacement."""
+    first accepted in draw order, which is a uniform sample without replacement. A round's draws come
+    from one call of the generator and are judged a block of users at a time, so memory stays bounded
+    while the result does not depend on the block size."""
     stride = n_items + 1
     out = np.zeros((n_users + 1, count), dtype=np.int64)
     if count == 0 or n_users == 0:
@@ -106,30 +108,49 @@ def sample_negatives(seen: np.ndarray, n_users: int, n_items: int, count: int, s
     free = n_items - np.bincount(seen // stride, minlength=n_users + 1)
     rng = np.random.default_rng([seed, NEGATIVE_STREAM])
     filled = np.zeros(n_users + 1, dtype=np.int64)
-    chosen = np.empty(0, dtype=np.int64)
     pending = np.arange(1, n_users + 1)
     while pending.size:
         need = count - filled[pending]
         draws = np.ceil(need * n_items / free[pending] * 1.2).astype(np.int64) + 8
-        users = np.repeat(pending, draws)
-        items = rng.integers(1, n_items + 1, size=users.size)
-        keys = users * stride + items
-        accepted = ~in_sorted(seen, keys) & ~in_sorted(chosen, keys)
-        first = np.zeros(keys.size, dtype=bool)
-        first[np.unique(keys, return_index=True)[1]] = True
-        accepted &= first
-        # Rank of each accepted draw within its user's block of draws.
-        running = np.cumsum(accepted)
-        block_start = np.cumsum(draws) - draws
-        before = np.where(block_start > 0, running[np.maximum(block_start - 1, 0)], 0)
-        rank = running - np.repeat(before, draws) - 1
-        take = accepted & (rank < np.repeat(need, draws))
-        rows = users[take]
-        out[rows, filled[rows] + rank[take]] = items[take]
-        filled += np.bincount(rows, minlength=n_users + 1)
-        chosen = np.sort(np.concatenate([chosen, keys[take]]))
+        items = rng.integers(1, n_items + 1, size=int(draws.sum()))
+        taken = out[pending]  # the pending users' negatives so far (0: an empty slot)
+        chosen = np.sort((pending[:, None] * stride + taken)[taken > 0])
+        ends = np.cumsum(draws)
+        for lo, hi in _blocks(ends, DRAWS_PER_BLOCK):
+            begin = int(ends[lo] - draws[lo])
+            _accept(out, filled, seen, chosen, stride, pending[lo:hi], need[lo:hi], draws[lo:hi],
+                    items[begin:int(ends[hi - 1])])
         pending = pending[filled[pending] < count]
     return out
+
+
+DRAWS_PER_BLOCK = 1 << 20  # about 8 arrays of this many int64 at a time
+
+
+def _blocks(ends: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges of users whose draws (cumulative `ends`) add up to about `size` each."""
+    cuts = np.searchsorted(ends, np.arange(size, int(ends[-1]), size), side="right")
+    bounds = [0, *sorted(set(cuts.tolist()) - {0, len(ends)}), len(ends)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _accept(out, filled, seen, chosen, stride, users, need, draws, items) -> None:
+    """Fill `out` with the first acceptable draws of each of `users` (each user's draws are contiguous)."""
+    rows_of_draws = np.repeat(users, draws)
+    keys = rows_of_draws * stride + items
+    accepted = ~in_sorted(seen, keys) & ~in_sorted(chosen, keys)
+    first = np.zeros(keys.size, dtype=bool)
+    first[np.unique(keys, return_index=True)[1]] = True  # keys hold the user: duplicates are within a user
+    accepted &= first
+    # Rank of each accepted draw within its user's block of draws.
+    running = np.cumsum(accepted)
+    block_start = np.cumsum(draws) - draws
+    before = np.where(block_start > 0, running[np.maximum(block_start - 1, 0)], 0)
+    rank = running - np.repeat(before, draws) - 1
+    take = accepted & (rank < np.repeat(need, draws))
+    rows = rows_of_draws[take]
+    out[rows, filled[rows] + rank[take]] = items[take]
+    filled += np.bincount(rows, minlength=filled.size)
 
 
 def candidates_hint(negatives: int, most: int) -> str:
