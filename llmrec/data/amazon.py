@@ -14,7 +14,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -41,9 +41,6 @@ from llmrec.errors import LLMRecError
 KEYS_2014 = ("reviewerID", "asin", "overall", "unixReviewTime", "summary", "reviewText")  # 2018 too
 KEYS_2023 = ("user_id", "parent_asin", "rating", "timestamp", "title", "text")
 DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".gz", ".txt")
-# Column order of reviews_frame's arguments.
-REVIEW_KEYS = ("user_id", "item_id", "rating", "timestamp", "text", "summary")
-TEXT_KEYS = ("user_id", "item_id", "text", "summary")
 # The metadata keys read (2014's list of category paths is Python literals, read line by line).
 META_COLUMNS = {"asin": pa.string(), "parent_asin": pa.string(), "title": pa.string(),
                 "categories": pa.list_(pa.string()), "category": pa.list_(pa.string()), "main_category": pa.string()}
@@ -133,9 +130,9 @@ def clean_text(value: str) -> str:
     return html.unescape(value.strip())
 
 
-def line_reviews(path: Path, release: ReviewFormat) -> dict[str, list]:
-    """Every review, read line by line: the reader of record, which names the file and line of a bad one."""
-    cols: dict[str, list] = {k: [] for k in REVIEW_KEYS}
+def line_records(path: Path, release: ReviewFormat) -> Iterator[tuple]:
+    """(user, item, rating, seconds, summary, text) per review, read line by line: the reader of record, which
+    names the file and line of a bad one. Texts are as written (stripped), not yet unescaped."""
     for number, line in nonempty_lines(path):
         record = parse_record(line, path, number)
         user_key, item_key, rating_key, time_key, summary_key, text_key = release.keys
@@ -144,22 +141,30 @@ def line_reviews(path: Path, release: ReviewFormat) -> dict[str, list]:
         for key in (user_key, item_key):
             if not _text(record, key):
                 raise LLMRecError(f"{path}:{number}: missing key {key!r}")
-        cols["user_id"].append(str(record[user_key]))
-        cols["item_id"].append(str(record[item_key]))
         where = f"{path}:{number}"
-        cols["rating"].append(rating(_value(record, rating_key, path, number), where, rating_key))
-        cols["timestamp"].append(unix_time(_value(record, time_key, path, number), where, time_key,
-                                           release.per_second))
-        cols["summary"].append(clean_text(_text(record, summary_key)))
-        cols["text"].append(clean_text(_text(record, text_key)))
-    return cols
+        yield (str(record[user_key]), str(record[item_key]),
+               rating(_value(record, rating_key, path, number), where, rating_key),
+               unix_time(_value(record, time_key, path, number), where, time_key, release.per_second),
+               _text(record, summary_key), _text(record, text_key))
 
 
 def line_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
-    cols = line_reviews(path, release)
-    keep = kcore_rows(pd.factorize(pd.Series(cols["user_id"], dtype=object))[0],
-                      pd.factorize(pd.Series(cols["item_id"], dtype=object))[0], kcore)
-    return reviews_frame(*(np.asarray(cols[k], dtype=object if k in TEXT_KEYS else None)[keep] for k in REVIEW_KEYS))
+    """The k-core's reviews by the line reader, in two passes like the engine's: the whole file is checked and
+    its ids kept first, then only the kept reviews' texts are read."""
+    users, items, ratings, seconds = [], [], [], []
+    for user, item, stars, second, _, _ in line_records(path, release):
+        users.append(user)
+        items.append(item)
+        ratings.append(stars)
+        seconds.append(second)
+    keep = kcore_rows(pd.factorize(pd.Series(users, dtype=object))[0],
+                      pd.factorize(pd.Series(items, dtype=object))[0], kcore)
+    texts = [(clean_text(text), clean_text(summary))
+             for (_, _, _, _, summary, text), kept in zip(line_records(path, release), keep) if kept]
+    text, summary = (list(column) for column in zip(*texts)) if texts else ([], [])
+    return reviews_frame(np.asarray(users, dtype=object)[keep], np.asarray(items, dtype=object)[keep],
+                         np.asarray(ratings, dtype=np.float64)[keep], np.asarray(seconds, dtype=np.int64)[keep],
+                         text, summary)
 
 
 def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
