@@ -97,9 +97,9 @@ def sample_negatives(seen: np.ndarray, n_users: int, n_items: int, count: int, s
     """Row u: `count` distinct items in 1..n_items that are not in user u's seen keys
     (key = user * (n_items + 1) + item). Vectorised rejection sampling: each round draws, for every
     unfinished user, about enough uniform items to finish, rejects seen/duplicate ones and keeps the
-    first accepted in draw order, which is a uniform sample without replacement. A round's draws come
-    from one call of the generator and are judged a block of users at a time, so memory stays bounded
-    while the result does not depend on the block size."""
+    first accepted in draw order, which is a uniform sample without replacement. A round's draws are made
+    and judged a block of users at a time, so memory stays bounded; numpy's generator gives the same stream
+    in pieces as in one call, so the result does not depend on the block size."""
     stride = n_items + 1
     out = np.zeros((n_users + 1, count), dtype=np.int64)
     if count == 0 or n_users == 0:
@@ -112,14 +112,15 @@ def sample_negatives(seen: np.ndarray, n_users: int, n_items: int, count: int, s
     while pending.size:
         need = count - filled[pending]
         draws = np.ceil(need * n_items / free[pending] * 1.2).astype(np.int64) + 8
-        items = rng.integers(1, n_items + 1, size=int(draws.sum()))
-        taken = out[pending]  # the pending users' negatives so far (0: an empty slot)
-        chosen = np.sort((pending[:, None] * stride + taken)[taken > 0])
+        chosen = np.empty(0, dtype=np.int64)
+        if filled.any():  # keys of the pending users' negatives so far (0: an empty slot)
+            taken = out[pending]
+            chosen = np.sort((pending[:, None] * stride + taken)[taken > 0])
         ends = np.cumsum(draws)
         for lo, hi in _blocks(ends, DRAWS_PER_BLOCK):
-            begin = int(ends[lo] - draws[lo])
-            _accept(out, filled, seen, chosen, stride, pending[lo:hi], need[lo:hi], draws[lo:hi],
-                    items[begin:int(ends[hi - 1])])
+            # drawn block by block: the generator's stream is the same as one draw for the whole round
+            items = rng.integers(1, n_items + 1, size=int(draws[lo:hi].sum()))
+            _accept(out, filled, seen, chosen, stride, pending[lo:hi], need[lo:hi], draws[lo:hi], items)
         pending = pending[filled[pending] < count]
     return out
 
