@@ -41,8 +41,8 @@ CHUNK = 100_000  # reviews assembled and compressed at a time
 TARGETS = {10_000_000: (180.0, 4.0)}  # reviews -> (max seconds, max peak RSS GiB)
 GIB = 2**30
 
-# -- the distributions (Amazon 2018 Clothing, Shoes & Jewelry: 32.3M reviews, 12.5M users, 2.7M items)
-USER_ZIPF = 2.3  # reviews per user ~ Zipf(2.3): 70 % of users have one review, mean about 2.6
+# -- the distributions (Amazon 2018 Clothing, Shoes & Jewelry: 32.3M reviews, 11.3M in its 5-core, 2.7M products)
+USER_ZIPF = 2.3  # reviews per user ~ Zipf(2.3): 70 % of users have one review, 84 % one or two, mean 2.6
 MAX_PER_USER = 3_000
 REVIEWS_PER_ITEM = 12  # items = reviews / 12
 ITEM_ZIPF = 0.85  # item popularity ~ rank ** -0.85
@@ -72,8 +72,8 @@ SPECIAL_WORDS = ("&amp;", "&quot;perfect&quot;", "&#39;", "\\\"great\\\"", "5\\\
                  "\\u00e9t\\u00e9", "\u5f88\u597d", "\u00a1genial!")
 FIRST_NAMES = ("Amazon Customer", "Kindle Customer", "Jennifer", "Mary", "Linda", "Sarah", "Jessica", "Karen",
                "Lisa", "Michael", "David", "John", "Robert", "Chris", "Amy", "Ashley", "Jos\u00e9", "Zo\u00eb",
-               "Fran\u00e7ois", "Bj\u00f6rn", "\u674e\u660e", "Renée", "Mom of 3", "Shopper")
-STYLES = [("Size:", s) for s in ("Small", "Medium", "Large", "X-Large", "8", "8.5", "9", "10 B(M) US")]
+               "Fran\u00e7ois", "Bj\u00f6rn", "\u674e\u660e", "Ren\u00e9e", "Mom of 3", "Shopper")
+SIZES = ("Small", "Medium", "Large", "X-Large", "8", "8.5", "9", "10 B(M) US")
 COLORS = ("Black", "White", "Navy", "Charcoal Heather", "Red", "Floral &amp; Lace", "Beige")
 CATEGORY_PATHS = (
     ["Clothing, Shoes & Jewelry", "Women", "Clothing", "Dresses"],
@@ -241,8 +241,8 @@ def _names(rng: np.random.Generator, n: int = 5_000) -> list[str]:
 
 
 def _styles() -> list[str]:
-    styles = [{"Size:": f" {s}", "Color:": f" {c}"} for _, s in STYLES for c in COLORS]
-    styles += [{"Size:": f" {s}"} for _, s in STYLES] + [{"Color:": f" {c}"} for c in COLORS]
+    styles = [{"Size:": f" {s}", "Color:": f" {c}"} for s in SIZES for c in COLORS]
+    styles += [{"Size:": f" {s}"} for s in SIZES] + [{"Color:": f" {c}"} for c in COLORS]
     return [f', "style": {json.dumps(s)}' for s in styles]
 
 
@@ -281,7 +281,8 @@ def _tables(rng: np.random.Generator, pool: Pool, n_users: int, asin_codes: np.n
 
 
 # -- the population: who reviews what, when, how
-def _population(rng: np.random.Generator, n_reviews: int) -> dict[str, np.ndarray]:
+def _population(rng: np.random.Generator, n_reviews: int) -> tuple[dict[str, np.ndarray], int, int]:
+    """(per review: user, item, day, stars; the number of users; of items)."""
     counts = np.empty(0, dtype=np.int64)
     while counts.sum() < n_reviews:
         counts = np.concatenate([counts, np.minimum(rng.zipf(USER_ZIPF, size=max(1000, n_reviews // 2)), MAX_PER_USER)])
@@ -293,14 +294,13 @@ def _population(rng: np.random.Generator, n_reviews: int) -> dict[str, np.ndarra
     popularity = 1.0 / np.arange(1, n_items + 1) ** ITEM_ZIPF
     rank_of_item = rng.permutation(n_items)  # item k has popularity rank rank_of_item[k]
     items = rng.choice(n_items, size=n_reviews, p=(popularity / popularity.sum())[rank_of_item])
-    return {
+    reviews = {
         "user": users,
         "item": items.astype(np.int64),
         "day": _review_days(rng, users),
         "stars": rng.choice(5, size=n_reviews, p=RATING_SHARES),
-        "n_users": np.array(len(counts)),
-        "n_items": np.array(n_items),
     }
+    return reviews, len(counts), n_items
 
 
 def _review_lines(rng: np.random.Generator, pool: Pool, corpus: Corpus, rows: dict[str, np.ndarray],
@@ -332,6 +332,11 @@ def _review_lines(rng: np.random.Generator, pool: Pool, corpus: Corpus, rows: di
     return _gather(pool, columns, n)
 
 
+# As the 2018 Clothing metadata gives it: an HTML image tag.
+MAIN_CATEGORY = ('<img src="https://m.media-amazon.com/images/G/01/nav2/images/gui/amazon-fashion-store-new._CB520838675_'
+                 '.png" class="nav-categ-image" alt="AMAZON FASHION"/>')
+
+
 def _meta_lines(rng: np.random.Generator, asins: list[str], reviewed: int) -> bytes:
     """2018 metadata: one JSON object per item (asin last, as in the dumps), in a seeded order."""
     lines = []
@@ -344,14 +349,15 @@ def _meta_lines(rng: np.random.Generator, asins: list[str], reviewed: int) -> by
             "tech1": "",
             "description": [f"Soft &amp; breathable, item {k}."] if k % 3 else [],
             "fit": "",
-            "title": "" if k % 97 == 0 else f"{brand or 'Generic'} Women&#39;s Style {k} &quot;Classic&quot; \u2013 {COLORS[k % len(COLORS)]}",
+            "title": "" if k % 97 == 0 else (f"{brand or 'Generic'} Women&#39;s Style {k} &quot;Classic&quot; "
+                                              f"\u2013 {COLORS[k % len(COLORS)]}"),
             "also_buy": [asins[(k * 7 + j) % len(asins)] for j in range(k % 4)],
             "tech2": "",
             "brand": brand,
             "feature": ["100% Cotton", "Imported", "Machine Wash"][: k % 4],
             "rank": f"{(k * 37) % 900_000 + 1:,} in Clothing, Shoes &amp; Jewelry (",
             "also_view": [],
-            "main_cat": "<img src=\"https://m.media-amazon.com/images/G/01/nav2/images/gui/amazon-fashion-store-new._CB520838675_.png\" class=\"nav-categ-image\" alt=\"AMAZON FASHION\"/>",
+            "main_cat": MAIN_CATEGORY,
             "similar_item": "",
             "date": "",
             "price": f"${5 + k % 60}.99" if k % 2 else "",
@@ -393,10 +399,9 @@ def generate(folder: Path, n_reviews: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     pool = Pool()
     corpus = Corpus(rng, pool)
-    people = _population(rng, n_reviews)
-    n_items = int(people["n_items"])
+    people, n_users, n_items = _population(rng, n_reviews)
     asin_codes = _unique_codes(rng, n_items + int(n_items * CATALOG_EXTRA), 8, ID_ALPHABET)
-    tables = _tables(rng, pool, int(people["n_users"]), asin_codes)
+    tables = _tables(rng, pool, n_users, asin_codes)
     pool.freeze()
     # The dumps are grouped by product; within one, by time.
     order = np.lexsort((people["day"], people["item"]))
@@ -404,7 +409,7 @@ def generate(folder: Path, n_reviews: int, seed: int) -> None:
     try:
         for begin in range(0, n_reviews, CHUNK):
             picked = order[begin:begin + CHUNK]
-            rows = {k: people[k][picked] for k in ("user", "item", "day", "stars")}
+            rows = {k: column[picked] for k, column in people.items()}
             writer.write(_review_lines(rng, pool, corpus, rows, tables))
     finally:
         writer.close()
@@ -433,6 +438,7 @@ def write_amazon_2018(folder: str | Path, n_reviews: int, seed: int = 0) -> Path
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         generate(tmp, n_reviews, seed)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the generated files are for anyone to prepare
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
     except BaseException:

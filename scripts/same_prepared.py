@@ -186,7 +186,8 @@ def compare_samples(a: dict, b: dict) -> list[str]:
         if x == y:
             continue
         if x is None or y is None or "error" in x or "error" in y:
-            differences.append(f"{task} samples ({(x or {}).get('error', 'built')} / {(y or {}).get('error', 'built')})")
+            before, after = ((side or {}).get("error", "built") for side in (x, y))
+            differences.append(f"{task} samples ({before} / {after})")
         elif x["count"] != y["count"]:
             differences.append(f"{task} samples ({x['count']} / {y['count']})")
         else:
