@@ -467,7 +467,7 @@ def parse_size(text: str) -> int:
     """'100k' -> 100000, '1M' -> 1000000, '2.5M' -> 2500000, '5000' -> 5000."""
     match = SIZE.fullmatch(text.strip())
     if not match or float(match[1]) * {"": 1, "k": 1e3, "m": 1e6}[match[2].lower()] < 1:
-        raise argparse.ArgumentTypeError(f"--sizes: expected sizes like 100k,1M,10M, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected sizes like 100k,1M,10M, got {text!r}")
     return int(round(float(match[1]) * {"": 1, "k": 1e3, "m": 1e6}[match[2].lower()]))
 
 
@@ -539,7 +539,10 @@ def main() -> int:
         folder = write_amazon_2018(args.work, n, args.seed)
         print(f"{size_label(n)}: {'reused' if reused else 'generated'} {folder} "
               f"in {time.perf_counter() - started:.1f} s; preparing", file=sys.stderr, flush=True)
-        cells, met = row(n, folder, prepare_cold(folder, args.work))
+        result = prepare_cold(folder, args.work)
+        if "error" in result:
+            print(f"  {result['error']}", file=sys.stderr)
+        cells, met = row(n, folder, result)
         rows.append(cells)
         ok &= met
         print("  " + " | ".join(cells), file=sys.stderr, flush=True)
