@@ -196,7 +196,8 @@ def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
     return reviews_frame(
         kept_strings(users), kept_strings(items),
         np.concatenate(parts["rating"])[keep], np.concatenate(parts["timestamp"])[keep],
-        *(pa.chunked_array(texts[k], pa.string()).to_pandas() for k in (text_key, summary_key)),
+        # one contiguous array per column: taking rows of a chunked one (prepare sorts them) copies it whole first
+        *(pa.chunked_array(texts[k], pa.string()).combine_chunks().to_pandas() for k in (text_key, summary_key)),
     )
 
 
