@@ -90,12 +90,14 @@ def write_amazon_2018(path: Path, rows: list[dict] | None = None) -> Path:
 
 
 def write_amazon_2023(folder: Path, rows: list[dict] | None = None) -> Path:
+    """All_Beauty.jsonl + meta_All_Beauty.jsonl.gz; a row's "time_ms" (if given) is its exact timestamp."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = review_rows() if rows is None else rows
     lines = [
         json.dumps({"rating": r["rating"], "title": r["summary"], "text": r["text"], "images": [],
                     "asin": r["item"] + "-child", "parent_asin": r["item"], "user_id": r["user"],
-                    "timestamp": r["time"] * 1000 + 123, "helpful_vote": 0, "verified_purchase": True})
+                    "timestamp": r.get("time_ms", r["time"] * 1000 + 123), "helpful_vote": 0,
+                    "verified_purchase": True})
         for r in rows
     ]
     _write_lines(folder / "All_Beauty.jsonl", lines)

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from llmrec.backends import CHOICES as BACKEND_CHOICES
-from llmrec.cli.common import CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, check_model_name
+from llmrec.cli.common import CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, SPLITS_HELP, check_model_name
 from llmrec.errors import LLMRecError
 
 # Options with a fixed set of values: option -> the values it takes.
@@ -45,6 +45,7 @@ def bench(
                                                  "the 95% intervals alone (default: --seed)."),
     kcore: int = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with "
                               "at least K interactions (0: no filter)."),
+    splits: str = typer.Option("llmrec", rich_help_panel=DATA, help=SPLITS_HELP),
     template: Optional[str] = typer.Option(None, rich_help_panel=PROMPT, help="Prompt template in prompts/<task>/ "
                                            "(or a .yaml path); default: the adapter's training template, else "
                                            "zero-shot."),
@@ -121,6 +122,7 @@ def run_bench(ctx: typer.Context, options) -> None:
                              concurrency=o.concurrency, tensor_parallel_size=o.tensor_parallel_size,
                              max_new_tokens=o.max_new_tokens, temperature=o.temperature, device=o.device,
                              dtype=o.dtype, timeout=o.timeout, max_retries=o.max_retries, kcore=o.kcore,
+                             splits=o.splits,
                              output=output, fresh=o.fresh, resolved=resolved,
                              model_args=parse_model_args(o.model_args) if o.model_args else None)
         runners.append(Bench(config))
@@ -161,9 +163,11 @@ def from_file_named(options, name: str, check):
 
 def check_datasets(config) -> None:
     from llmrec.data import resolve_dataset
+    from llmrec.data.protocols import split_protocol
 
     for task in config.tasks:
         resolve_dataset(config.dataset or task.default_dataset)
+        split_protocol(config.splits, config.dataset or task.default_dataset)
 
 
 def check_start(config) -> None:

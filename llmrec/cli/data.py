@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from llmrec.cli.common import DATA, check_data_dir
+from llmrec.cli.common import DATA, SPLITS_HELP, check_data_dir
 
 app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 
@@ -14,6 +14,7 @@ SEED = typer.Option(2023, rich_help_panel=DATA, help="Seed for the splits, id re
 CANDIDATES = typer.Option(100, min=2, rich_help_panel=DATA, help="Ranking candidates: 1 target + N-1 negatives.")
 KCORE = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with at least "
                      "K interactions (0: no filter).")
+SPLITS = typer.Option("llmrec", rich_help_panel=DATA, help=SPLITS_HELP)
 
 
 @app.command("list")
@@ -34,7 +35,7 @@ def data_list():
     for manifest, folder in found:
         s = manifest.get("settings", {})
         typer.echo(f"  {manifest['name']:18} seed {s.get('seed')}  negatives {s.get('negatives')}  "
-                   f"kcore {s.get('kcore')}  {folder}")
+                   f"kcore {s.get('kcore')}  splits {s.get('splits', 'llmrec')}  {folder}")
 
 
 def prepared_in(cache: Path) -> list[tuple[dict, Path]]:
@@ -60,7 +61,7 @@ def prepared_in(cache: Path) -> list[tuple[dict, Path]]:
 @app.command("prepare")
 def data_prepare(
     dataset: str = typer.Argument(..., help="Dataset name (see `llmrec data list`)."),
-    seed: int = SEED, candidates: int = CANDIDATES, kcore: int = KCORE,
+    seed: int = SEED, candidates: int = CANDIDATES, kcore: int = KCORE, splits: str = SPLITS,
     refresh: bool = typer.Option(False, help="Prepare again even if cached."),
 ):
     """Load, split and cache a dataset (deterministic from the seed)."""
@@ -68,19 +69,19 @@ def data_prepare(
 
     check_data_dir()
 
-    p = prepare_for_run(dataset, seed=seed, candidates=candidates, kcore=kcore, refresh=refresh)
+    p = prepare_for_run(dataset, seed=seed, candidates=candidates, kcore=kcore, splits=splits, refresh=refresh)
     _describe(p)
 
 
 @app.command("show")
 def data_show(dataset: str = typer.Argument(..., help="Dataset name (see `llmrec data list`)."),
-              seed: int = SEED, candidates: int = CANDIDATES, kcore: int = KCORE):
+              seed: int = SEED, candidates: int = CANDIDATES, kcore: int = KCORE, splits: str = SPLITS):
     """Show a prepared dataset's sizes, split counts and a few items."""
     from llmrec.data import prepare_for_run
 
     check_data_dir()
 
-    p = prepare_for_run(dataset, seed=seed, candidates=candidates, kcore=kcore)
+    p = prepare_for_run(dataset, seed=seed, candidates=candidates, kcore=kcore, splits=splits)
     _describe(p)
     typer.echo(p.items.head(5).to_string())
 

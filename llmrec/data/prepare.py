@@ -7,6 +7,8 @@ byte-identical files. Rules (also in data/README.md):
 - interactions: leave-one-out per user (last = test, second last = valid), users with < 3 kept as train;
 - ratings/reviews: random 80/10/10, then valid/test rows whose user or item has no train row move to train;
   a split shipped by the source (P5) is kept as is;
+- `splits` other than the default (protocols.py, Amazon sources): one rule labels interactions, ratings and
+  reviews alike, rows ordered by (user, timestamp_ms);
 - negatives: per user, distinct items the user never interacted with (nor reviewed), uniform.
 
 The seeded building blocks are in splits.py, the on-disk cache in cache.py.
@@ -22,8 +24,8 @@ import pandas as pd
 from llmrec.data.cache import (FORMAT_VERSION, FRAMES, SourceHashes, default_cache_dir, fingerprint, read_prepared,
                                safe_name, write_prepared)
 from llmrec.data.model import Dataset, Prepared
-from llmrec.data.splits import (IdMap, candidates_hint, in_sorted, leave_one_out, random_split, sample_negatives,
-                                shipped_negatives, unique_sorted)
+from llmrec.data.protocols import DEFAULT_SPLITS, held_out_stats, split_protocol, splits_settings
+from llmrec.data.splits import IdMap, candidates_hint, in_sorted, sample_negatives, shipped_negatives, unique_sorted
 from llmrec.errors import LLMRecError
 
 SPLIT_NAMES = {"train": "train", "val": "valid", "valid": "valid", "validation": "valid", "test": "test"}
@@ -56,10 +58,18 @@ def _source_split(values: pd.Series, dataset: Dataset) -> pd.Series:
     return split.astype(str).to_numpy()
 
 
-def _by_time(frame: pd.DataFrame) -> pd.DataFrame:
+def _by_time(frame: pd.DataFrame, by_ms: bool = False) -> pd.DataFrame:
     # np.lexsort is stable: rows with equal (user, timestamp) keep their source file order.
-    order = np.lexsort((frame["timestamp"].to_numpy(), frame["user"].to_numpy()))
+    order = np.lexsort((frame["timestamp_ms" if by_ms else "timestamp"].to_numpy(), frame["user"].to_numpy()))
     return frame.iloc[order].reset_index(drop=True)
+
+
+def _milliseconds(source: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The source's `timestamp_ms` (Amazon loaders add it), else its seconds * 1000: a column for the protocols
+    that order and label by milliseconds; it is not written into the prepared files."""
+    if "timestamp_ms" in source.columns:
+        return {"timestamp_ms": source["timestamp_ms"].to_numpy(np.int64)}
+    return {"timestamp_ms": source["timestamp"].to_numpy(np.int64) * 1000}
 
 
 def _seen_keys(frames: list[pd.DataFrame], n_items: int) -> np.ndarray:
@@ -68,8 +78,10 @@ def _seen_keys(frames: list[pd.DataFrame], n_items: int) -> np.ndarray:
     return unique_sorted(np.concatenate(keys))
 
 
-def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerprint: str = "") -> Prepared:
-    """The deterministic split of a loaded dataset (no I/O)."""
+def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerprint: str = "",
+            splits: str = DEFAULT_SPLITS) -> Prepared:
+    """The deterministic split of a loaded dataset (no I/O), under the split protocol `splits`."""
+    protocol = split_protocol(splits, dataset.name)
     inter, reviews = dataset.interactions, dataset.reviews
     if inter is None or inter.empty:
         raise LLMRecError(f"{dataset.name}: no interactions to prepare")
@@ -98,10 +110,11 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
             "item": items.column(0),
             "rating": inter["rating"].to_numpy(np.float64),
             "timestamp": inter["timestamp"].to_numpy(np.int64),
+            **(_milliseconds(inter) if protocol.by_ms else {}),
         }
     )
-    frame = _by_time(frame)
-    frame["split"], too_short = leave_one_out(frame)
+    frame = _by_time(frame, protocol.by_ms)
+    frame["split"], too_short = protocol.sequences(frame)
 
     has_source_split, moved_reviews = False, 0
     if has_reviews:
@@ -114,14 +127,15 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
                 "text": reviews["text"].astype(str).array,
                 "summary": reviews["summary"].astype(str).array,
                 "explanation": reviews["explanation"].astype(str).array,
+                **(_milliseconds(reviews) if protocol.by_ms else {}),
             }
         )
         has_source_split = "split" in reviews.columns
         if has_source_split:
             rev["split"] = _source_split(reviews["split"], dataset)
-        rev = _by_time(rev)
+        rev = _by_time(rev, protocol.by_ms)
         if not has_source_split:
-            rev["split"], moved_reviews = random_split(rev, seed)
+            rev["split"], moved_reviews = protocol.rows(rev, seed)
     else:
         rev = _empty_reviews()
 
@@ -130,12 +144,13 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
     rated, ratings_source = frame[frame["rating"].notna()], "interactions"
     if rated.empty and not rev.empty:
         rated, ratings_source = rev[rev["rating"].notna()], "reviews"
-    ratings = rated[["user", "item", "rating", "timestamp"]].reset_index(drop=True)
+    ratings = rated[["user", "item", "rating", "timestamp", *(["timestamp_ms"] if protocol.by_ms else [])]]
+    ratings = ratings.reset_index(drop=True)
     moved_ratings = 0
     if ratings_source == "reviews" and has_source_split:
         ratings["split"] = rated["split"].to_numpy()
     elif not ratings.empty:
-        ratings["split"], moved_ratings = random_split(ratings, seed)
+        ratings["split"], moved_ratings = protocol.rows(ratings, seed)
     else:
         ratings["split"] = pd.Series(dtype=str)
 
@@ -176,6 +191,8 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
         "negatives_seen_by_user": int(in_sorted(seen, neg_keys[neg.ravel() > 0]).sum()),
         "catalog_items_without_interactions": int((~catalog.index.isin(items.source)).sum()),
         "items_without_title": int((items_out["title"] == "").sum()),
+        # the default protocol's stats stay as they were: prepared caches and recorded runs compare them
+        **({"splits": splits, **held_out_stats(frame)} if splits != DEFAULT_SPLITS else {}),
         **dataset.stats,
     }
     return Prepared(
@@ -203,6 +220,7 @@ def prepare_cached(
     seed: int = 2023,
     negatives: int = 99,
     kcore: int = 5,
+    splits: str = DEFAULT_SPLITS,
     cache_dir: Path | None = None,
     refresh: bool = False,
 ) -> Prepared:
@@ -211,9 +229,10 @@ def prepare_cached(
     _check_settings(seed, negatives, kcore)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     files = source_files(name)  # validates the name and paths before anything is written
+    split_protocol(splits, name)
     hashes = SourceHashes(cache_dir)
     sources = [{"path": str(p.resolve()), "sha256": hashes.sha256(p)} for p in files]
-    settings = {"seed": int(seed), "negatives": int(negatives), "kcore": int(kcore)}
+    settings = {"seed": int(seed), "negatives": int(negatives), "kcore": int(kcore), **splits_settings(splits)}
     fp = fingerprint(name, [s["sha256"] for s in sources], settings)
     folder = cache_dir / f"{safe_name(name)}-{fp[:12]}"
 
@@ -222,7 +241,8 @@ def prepare_cached(
         if cached is not None:
             hashes.save()
             return cached
-    prepared = prepare(load_dataset(name, kcore=kcore), seed=seed, negatives=negatives, fingerprint=fp)
+    prepared = prepare(load_dataset(name, kcore=kcore, splits=splits), seed=seed, negatives=negatives, fingerprint=fp,
+                       splits=splits)
     manifest = {
         "format": FORMAT_VERSION,
         "name": name,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from llmrec.backends.openai_http import redact
+from llmrec.data.protocols import DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 from llmrec.home import trained_dir
 from llmrec.records import read_json
@@ -294,6 +295,8 @@ def _settings(config, refused: Sequence[str]) -> dict:
     s["sampling_seed"], s["bootstrap_seed"] = config.decoding_seed, config.interval_seed  # as used: unset == --seed
     for k in (*EXECUTION_OPTIONS, *refused):
         s.pop(k, None)
+    if s["splits"] == DEFAULT_SPLITS:  # as in the prepared fingerprint: the default keeps earlier runs' identity
+        s.pop("splits")
     s["tasks"] = [t.name for t in config.tasks]
     return {k: redact(v) if isinstance(v, str) else v for k, v in s.items()}  # no credentials recorded
 

@@ -66,6 +66,7 @@ class BenchConfig:
     timeout: float = 60.0  # seconds per API request (openai backend)
     max_retries: int = 6  # retries of a failed API request (openai backend)
     kcore: int = 5  # raw Amazon dumps: users and items with fewer interactions are filtered out
+    splits: str = "llmrec"  # the split protocol (llmrec.data.protocols); recorded in settings unless the default
     model_args: dict | None = None  # a recommender's options (its hyperparameters), e.g. {"k": 50}
     output: Path = field(default_factory=runs_dir)
     fresh: bool = False
@@ -147,7 +148,8 @@ class Bench:
         c = self.config
         dataset = c.dataset or task.default_dataset
         setup = self.predictor.setup(task)  # refused before any data is prepared
-        prepared = prepare_for_run(dataset, seed=c.seed, candidates=c.candidates, kcore=c.kcore, cache_dir=c.data_dir)
+        prepared = prepare_for_run(dataset, seed=c.seed, candidates=c.candidates, kcore=c.kcore, splits=c.splits,
+                                   cache_dir=c.data_dir)
         options = SampleOptions(split="test", shots=setup["shots"], limit=c.limit, candidate_order=c.candidate_order,
                                 seed=c.seed)
         samples = task.build(prepared, options)

@@ -1,4 +1,5 @@
-"""Sequential and direct recommendation: one held-out next item per user (leave-one-out by time).
+"""Sequential and direct recommendation: one held-out next item per user, the user's first row of the split
+(leave-one-out by time has one; a global time split can hold out several, the later ones are not targets).
 
 Sequential ranks the whole catalog (minus the user's history) in generate mode and for recommenders;
 direct ranks the sample's candidates (the target plus the user's fixed negatives). Likelihood scoring
@@ -27,9 +28,9 @@ class _Variables:
     def titles(self, items) -> list[dict]:
         return [self.entries[i] for i in items]
 
-    def held_out(self, user: int, start: int, end: int, row: int) -> dict:
-        """Variables for the user's held-out row: the user's kept rows are the history."""
-        seen = [item for item, keep in zip(self.items[start:end], self.kept[start:end].tolist()) if keep]
+    def held_out(self, user: int, start: int, row: int) -> dict:
+        """Variables for the user's held-out row: the user's kept rows before it are the history."""
+        seen = [item for item, keep in zip(self.items[start:row], self.kept[start:row].tolist()) if keep]
         return self(user, seen, self.items[row])
 
     def __call__(self, user: int, seen: list[int], target: int) -> dict:
@@ -57,6 +58,12 @@ def candidates_of(negatives, options: SampleOptions, user: int, n_seen: int, tar
 
 
 HISTORY_SPLITS = {"valid": ["train"], "test": ["train", "valid"]}  # what a held-out row's history may hold
+
+
+def first_per_user(users: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The first of each user's `rows` (ascending row numbers of a frame sorted by user)."""
+    held = users[rows]
+    return rows[np.concatenate(([True], held[1:] != held[:-1]))] if rows.size else rows
 
 
 def histories(prepared, split: str) -> dict[int, list[int]]:
@@ -87,15 +94,15 @@ def _build(task: str, prepared, options: SampleOptions) -> list[Sample]:
         return [Sample(task, f"u{user}-p{len(seen)}", user, target,
                        LazyVariables(variables, user, seen, target), target)
                 for _, user, seen, target in targets[: options.limit]]
-    # valid/test: each user's held-out row (users too short for leave-one-out are counted by the preparation)
+    # valid/test: each user's first held-out row (a time split can hold out several; the preparation counts the
+    # later ones, and the users too short for leave-one-out)
     variables = _Variables(prepared, options, items, split.isin(HISTORY_SPLITS[options.split]).to_numpy())
-    rows = np.flatnonzero((split == options.split).to_numpy())
+    rows = first_per_user(users, np.flatnonzero((split == options.split).to_numpy()))
     held = users[rows]
-    starts, ends = np.searchsorted(users, held, "left"), np.searchsorted(users, held, "right")
+    starts = np.searchsorted(users, held, "left")
     return spread_over_users([Sample(task, f"u{user}", user, items[row],
-                                     LazyVariables(variables.held_out, user, start, end, row), items[row])
-                              for user, start, end, row in zip(held.tolist(), starts.tolist(), ends.tolist(),
-                                                               rows.tolist())], options)
+                                     LazyVariables(variables.held_out, user, start, row), items[row])
+                              for user, start, row in zip(held.tolist(), starts.tolist(), rows.tolist())], options)
 
 
 class RankingTask(Task):
