@@ -28,7 +28,11 @@ from llmrec.errors import LLMRecError
 
 def assert_contract(ds):
     assert list(ds.items.columns) == list(ITEM_COLUMNS)
-    assert list(ds.interactions.columns) == list(INTERACTION_COLUMNS)
+    assert list(ds.interactions.columns)[: len(INTERACTION_COLUMNS)] == list(INTERACTION_COLUMNS)
+    for frame in (ds.interactions, ds.reviews):  # Amazon loaders add exact times for the amazon split protocols
+        if frame is not None and "timestamp_ms" in frame.columns:
+            assert frame["timestamp_ms"].dtype == np.int64
+            assert (frame["timestamp_ms"] // 1000 == frame["timestamp"]).all()
     assert ds.interactions["timestamp"].dtype == np.int64
     assert ds.interactions["rating"].dtype == np.float64
     assert ds.items["item_id"].is_unique

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# Column contracts (loaders must produce exactly these dtypes; extra columns are ignored).
+# Column contracts (loaders must produce exactly these dtypes; extra columns are ignored, but for the optional
+# int64 "timestamp_ms" of Amazon sources, which the amazon split protocols order and label by).
 ITEM_COLUMNS = {"item_id": str, "title": str, "category": str}
 INTERACTION_COLUMNS = {"user_id": str, "item_id": str, "rating": float, "timestamp": "int64"}
 REVIEW_COLUMNS = {

@@ -216,7 +216,8 @@ def _rebuilt_variables(run: dict, task: str, wanted: set[str]) -> dict[str, dict
     try:
         prepared = prepare_for_run(entry["dataset"], seed=int(entry["seed"]),
                                    candidates=int(config.get("candidates") or 100),
-                                   kcore=int(config.get("kcore") or 5))
+                                   kcore=int(config.get("kcore") or 5),
+                                   splits=str(config.get("splits") or "llmrec"))
     except (LLMRecError, OSError, KeyError, TypeError, ValueError):
         return None
     if prepared.fingerprint != entry.get("fingerprint"):

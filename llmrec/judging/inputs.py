@@ -84,7 +84,8 @@ def _rebuilt_variables(judged: JudgedRun, task: str, entry: dict, data_dir: Path
 
     settings = read_json(judged.folder / MANIFEST_FILE).get("settings") or {}
     prepared = prepare_for_run(entry["dataset"], seed=entry["seed"], candidates=settings.get("candidates", 100),
-                               kcore=settings.get("kcore", 5), cache_dir=data_dir)
+                               kcore=settings.get("kcore", 5), splits=settings.get("splits", "llmrec"),
+                               cache_dir=data_dir)
     if prepared.fingerprint != entry.get("fingerprint"):
         raise LLMRecError(f"{judged.folder}: {task} was run on data {str(entry.get('fingerprint'))[:12]}, "
                           f"{entry['dataset']} prepares as {prepared.fingerprint[:12]} now; the judge would not see "
