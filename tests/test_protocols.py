@@ -69,6 +69,8 @@ def test_labels_match_the_official_rules_on_interactions_ratings_and_reviews(bou
         assert len(getattr(prepared, frame)) == len(expected)
         assert labels_by_item(prepared, frame) == expected, frame
     assert prepared.stats["duplicate_reviews_dropped"] == 1 and prepared.stats["splits"] == splits
+    assert prepared.stats["reviews_split_from"] == splits.removeprefix("amazon-")
+    assert prepared.stats["moved_to_train_ratings"] == prepared.stats["users_too_short_for_sequence"] == 0
     assert "timestamp_ms" not in prepared.interactions.columns and "timestamp_ms" not in prepared.reviews.columns
 
 
@@ -195,3 +197,13 @@ def test_bench_runs_end_to_end_under_the_timestamp_protocol(capsys, monkeypatch,
     records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
     rated = [r for r in records if r["task"] == "rating"]
     assert len(rated) == 24 and all(abs(r["prediction"]["value"] - train_mean) < 1e-9 for r in rated)
+
+
+def test_data_list_names_the_protocols(capsys, monkeypatch, tmp_path):
+    from llmrec.data import SPLITS
+
+    monkeypatch.setenv("LLMREC_DATA_DIR", str(tmp_path))
+    code, out, err = run_cli(capsys, monkeypatch, "data", "list")
+    assert code == 0, err
+    listed = out.split("split protocols (--splits):\n")[1].splitlines()
+    assert [line.split()[0] for line in listed[: len(SPLITS)]] == SPLITS.names()

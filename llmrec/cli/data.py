@@ -20,7 +20,7 @@ SPLITS = typer.Option("llmrec", rich_help_panel=DATA, help=SPLITS_HELP)
 @app.command("list")
 def data_list():
     """List the built-in datasets, the source formats, and the datasets prepared in the cache folder."""
-    from llmrec.data import DATASETS, SOURCE_FORMATS
+    from llmrec.data import DATASETS, SOURCE_FORMATS, SPLITS
     from llmrec.data.prepare import default_cache_dir
 
     typer.echo("built-in datasets:")
@@ -29,6 +29,9 @@ def data_list():
     typer.echo("source formats (a prefix, then a path or a name):")
     for name, about in SOURCE_FORMATS.items():
         typer.echo(f"  {name:18} {about}")
+    typer.echo("split protocols (--splits):")
+    for entry in SPLITS.entries():
+        typer.echo(f"  {entry.name:18} {entry.description}")
     cache = default_cache_dir()
     found = prepared_in(cache)
     typer.echo(f"prepared in {cache}:" + ("" if found else " none yet (`llmrec data prepare NAME`)"))

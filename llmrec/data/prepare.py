@@ -184,7 +184,7 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
         "moved_to_train_ratings": moved_ratings,
         "moved_to_train_reviews": moved_reviews,
         "ratings_from": ratings_source,
-        "reviews_split_from": "source" if has_source_split else "random",
+        "reviews_split_from": "source" if has_source_split else protocol.rows_from,
         "negatives_per_user": int(neg.shape[1]),
         "negatives_from": negatives_source,
         # Shipped negatives are used as given; say if any of them was in fact interacted with.

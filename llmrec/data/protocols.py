@@ -32,10 +32,12 @@ VALID_FROM_MS, TEST_FROM_MS = 1628643414042, 1658002729837
 class SplitProtocol:
     """How a protocol labels rows. `formats`: the source formats it applies to (None: every dataset);
     `dedupe`: repeated (user, item) reviews are dropped at loading, keeping the earliest; `by_ms`: rows are
-    ordered and labelled by `timestamp_ms` (ties within one second keep their order by milliseconds)."""
+    ordered and labelled by `timestamp_ms` (ties within one second keep their order by milliseconds);
+    `rows_from`: how the stats name the ratings' and reviews' split (`reviews_split_from`)."""
 
     sequences: Callable[["pd.DataFrame"], tuple["pd.Series", int]]
     rows: Callable[["pd.DataFrame", int], tuple["pd.Series", int]]
+    rows_from: str = "random"
     formats: tuple[str, ...] | None = None
     dedupe: bool = False
     by_ms: bool = False
@@ -88,9 +90,10 @@ def _uncounted(label: Callable[["pd.DataFrame"], "pd.Series"]):
 SPLITS: Registry[SplitProtocol] = Registry("split protocol")
 SPLITS.add(DEFAULT_SPLITS, SplitProtocol(leave_one_out, random_split),
            "interactions leave-one-out (users < 3 in train); ratings, reviews random 80/10/10, cold rows to train")
-SPLITS.add("amazon-last-out", SplitProtocol(*_uncounted(last_out), formats=("amazon",), dedupe=True, by_ms=True),
+SPLITS.add("amazon-last-out", SplitProtocol(*_uncounted(last_out), "last-out", ("amazon",), dedupe=True, by_ms=True),
            "Amazon Reviews 2023: repeats removed; per user the latest row test, the second latest valid")
-SPLITS.add("amazon-timestamp", SplitProtocol(*_uncounted(by_timestamp), formats=("amazon",), dedupe=True, by_ms=True),
+SPLITS.add("amazon-timestamp", SplitProtocol(*_uncounted(by_timestamp), "timestamp", ("amazon",), dedupe=True,
+                                          by_ms=True),
            f"Amazon Reviews 2023: repeats removed; train < {VALID_FROM_MS} <= valid < {TEST_FROM_MS} <= test (ms)")
 
 
