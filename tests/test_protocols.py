@@ -207,3 +207,18 @@ def test_data_list_names_the_protocols(capsys, monkeypatch, tmp_path):
     assert code == 0, err
     listed = out.split("split protocols (--splits):\n")[1].splitlines()
     assert [line.split()[0] for line in listed[: len(SPLITS)]] == SPLITS.names()
+
+
+def test_the_engine_and_the_line_reader_dedupe_alike(tmp_path):
+    from llmrec.data import amazon
+
+    rows = boundary_rows() + [row("A", "a_t1", T1 - 7, rating=2.0), row("A", "a_t1", T1 - 7, rating=3.0)]
+    path = write_amazon_2023(tmp_path / "b", rows) / "All_Beauty.jsonl"
+    release = amazon.review_format(path)
+    engine_counts, line_counts = {}, {}
+    engine = amazon.engine_kcore(path, release, 0, True, engine_counts)
+    lines = amazon.line_kcore(path, release, 0, True, line_counts)
+    assert engine.astype(object).equals(lines.astype(object)) and engine_counts == line_counts
+    assert engine_counts == {"duplicate_reviews_dropped": 3} and len(engine) == len(TIMESTAMP_LABELS)
+    earliest = engine[engine["item_id"] == "a_t1"]
+    assert earliest[["rating", "timestamp_ms"]].values.tolist() == [[2.0, T1 - 7]]
