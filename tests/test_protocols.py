@@ -222,3 +222,29 @@ def test_the_engine_and_the_line_reader_dedupe_alike(tmp_path):
     assert engine_counts == {"duplicate_reviews_dropped": 3} and len(engine) == len(TIMESTAMP_LABELS)
     earliest = engine[engine["item_id"] == "a_t1"]
     assert earliest[["rating", "timestamp_ms"]].values.tolist() == [[2.0, T1 - 7]]
+
+
+def test_classic_rating_models_rate_users_and_items_that_train_lacks(tmp_path):
+    """Under the official protocols nothing moves to train: test holds items (and users) train has not seen."""
+    from llmrec.recommenders import make_recommender
+    from llmrec.types import Query
+
+    rows = time_split_rows() + [row("NEW", "B000", T2 + 99, rating=2.0)]
+    name = f"amazon:{write_amazon_2023(tmp_path / 'b', rows)}"
+    prepared = prepare(load_dataset(name, kcore=0, splits="amazon-timestamp"), seed=1, negatives=5,
+                       splits="amazon-timestamp")
+    ratings = prepared.ratings
+    train, test = ratings[ratings["split"] == "train"], ratings[ratings["split"] == "test"]
+    (cold_user,) = set(test["user"]) - set(train["user"])
+    cold_item = min(set(test["item"]) - set(train["item"]))
+    warm_user, warm_item = int(train["user"].iloc[0]), int(train["item"].iloc[0])
+    mean = float(train["rating"].mean())
+    for model in ("user-mean", "item-mean", "popularity", "mf"):
+        recommender = make_recommender(model, seed=1, device="cpu", options=None)
+        recommender.fit(prepared)
+        rates = [recommender.rate(Query(u, item=i)) for u, i in ((cold_user, warm_item), (warm_user, cold_item),
+                                                               (cold_user, cold_item))]
+        assert all(1.0 <= r <= 5.0 for r in rates), (model, rates)
+        if model != "mf":  # the means fall back to the global training mean
+            assert rates[2] == pytest.approx(mean)
+    assert recommender.params["bu"][cold_user] == 0 and recommender.params["bi"][cold_item] == 0  # never trained

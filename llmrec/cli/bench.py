@@ -10,6 +10,7 @@ import typer
 
 from llmrec.backends import CHOICES as BACKEND_CHOICES
 from llmrec.cli.common import CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, SPLITS_HELP, check_model_name
+from llmrec.data.protocols import DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 
 # Options with a fixed set of values: option -> the values it takes.
@@ -45,7 +46,7 @@ def bench(
                                                  "the 95% intervals alone (default: --seed)."),
     kcore: int = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with "
                               "at least K interactions (0: no filter)."),
-    splits: str = typer.Option("llmrec", rich_help_panel=DATA, help=SPLITS_HELP),
+    splits: str = typer.Option(DEFAULT_SPLITS, rich_help_panel=DATA, help=SPLITS_HELP),
     template: Optional[str] = typer.Option(None, rich_help_panel=PROMPT, help="Prompt template in prompts/<task>/ "
                                            "(or a .yaml path); default: the adapter's training template, else "
                                            "zero-shot."),

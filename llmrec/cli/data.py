@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from llmrec.cli.common import DATA, SPLITS_HELP, check_data_dir
+from llmrec.data.protocols import DEFAULT_SPLITS
 
 app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 
@@ -14,7 +15,7 @@ SEED = typer.Option(2023, rich_help_panel=DATA, help="Seed for the splits, id re
 CANDIDATES = typer.Option(100, min=2, rich_help_panel=DATA, help="Ranking candidates: 1 target + N-1 negatives.")
 KCORE = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with at least "
                      "K interactions (0: no filter).")
-SPLITS = typer.Option("llmrec", rich_help_panel=DATA, help=SPLITS_HELP)
+SPLITS = typer.Option(DEFAULT_SPLITS, rich_help_panel=DATA, help=SPLITS_HELP)
 
 
 @app.command("list")
@@ -38,7 +39,7 @@ def data_list():
     for manifest, folder in found:
         s = manifest.get("settings", {})
         typer.echo(f"  {manifest['name']:18} seed {s.get('seed')}  negatives {s.get('negatives')}  "
-                   f"kcore {s.get('kcore')}  splits {s.get('splits', 'llmrec')}  {folder}")
+                   f"kcore {s.get('kcore')}  splits {s.get('splits', DEFAULT_SPLITS)}  {folder}")
 
 
 def prepared_in(cache: Path) -> list[tuple[dict, Path]]:

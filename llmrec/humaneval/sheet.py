@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from llmrec.data.protocols import DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 from llmrec.protocol import PROTOCOL_KEYS, differences
 from llmrec.registry import Registry
@@ -217,7 +218,7 @@ def _rebuilt_variables(run: dict, task: str, wanted: set[str]) -> dict[str, dict
         prepared = prepare_for_run(entry["dataset"], seed=int(entry["seed"]),
                                    candidates=int(config.get("candidates") or 100),
                                    kcore=int(config.get("kcore") or 5),
-                                   splits=str(config.get("splits") or "llmrec"))
+                                   splits=str(config.get("splits") or DEFAULT_SPLITS))
     except (LLMRecError, OSError, KeyError, TypeError, ValueError):
         return None
     if prepared.fingerprint != entry.get("fingerprint"):
