@@ -121,11 +121,13 @@ def held_out_stats(frame: "pd.DataFrame") -> dict:
     `frame` is sorted by (user, time)."""
     import numpy as np
 
+    from llmrec.data.splits import HISTORY_SPLITS, first_per_user
+
     split, users = frame["split"].to_numpy(), frame["user"].to_numpy()
     not_first, without_history = {}, {}
-    for name, history in (("valid", ("train",)), ("test", ("train", "valid"))):
+    for name, history in HISTORY_SPLITS.items():
         rows = np.flatnonzero(split == name)
-        first = rows[np.concatenate(([True], users[rows][1:] != users[rows][:-1]))] if rows.size else rows
+        first = first_per_user(users, rows)
         not_first[name] = int(rows.size - first.size)
         # rows are sorted by (user, time): history rows in [user's first row, first held-out row)
         in_history = np.concatenate(([0], np.isin(split, history).cumsum()))

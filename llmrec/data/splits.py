@@ -61,6 +61,16 @@ def leave_one_out(frame: pd.DataFrame) -> tuple[pd.Series, int]:
     return split_labels(code), int(frame.loc[size < 3, "user"].nunique())
 
 
+HISTORY_SPLITS = {"valid": ["train"], "test": ["train", "valid"]}  # what a held-out row's history may hold
+
+
+def first_per_user(users: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The first of each user's `rows` (ascending row numbers of a frame sorted by user): a user's sample when a
+    split holds out several of its rows."""
+    held = users[rows]
+    return rows[np.concatenate(([True], held[1:] != held[:-1]))] if rows.size else rows
+
+
 def random_split(frame: pd.DataFrame, seed: int) -> tuple[pd.Series, int]:
     """80/10/10 at random, then valid/test rows with an unseen-in-train user or item move to train.
     One pass suffices: moving rows only adds users and items to train. Users with a single row

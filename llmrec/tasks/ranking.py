@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from llmrec.data.splits import HISTORY_SPLITS, first_per_user
 from llmrec.tasks.base import (HISTORY_LENGTH, RECOMMENDED, SampleOptions, Task, by_user_time, gc_paused,
                                order_candidates, sample_rng, spread_over_users)
 from llmrec.types import LazyVariables, Prediction, Query, Sample, ScoreRequest
@@ -57,13 +58,6 @@ def candidates_of(negatives, options: SampleOptions, user: int, n_seen: int, tar
     return order_candidates(target, negatives[user], options.candidate_order, rng)
 
 
-HISTORY_SPLITS = {"valid": ["train"], "test": ["train", "valid"]}  # what a held-out row's history may hold
-
-
-def first_per_user(users: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The first of each user's `rows` (ascending row numbers of a frame sorted by user)."""
-    held = users[rows]
-    return rows[np.concatenate(([True], held[1:] != held[:-1]))] if rows.size else rows
 
 
 def histories(prepared, split: str) -> dict[int, list[int]]:
