@@ -139,3 +139,10 @@ def test_metadata_the_engine_refuses_is_read_line_by_line(tmp_path):
         amazon.engine_metadata(path, {"B6"})
     assert amazon.read_metadata(path, {"B1", "B6"}) == {"B1": ("Tea & Biscuits", "Grocery, Tea"),
                                                          "B6": ("", "Beauty, Skin")}
+
+
+def test_what_the_k_core_drops_is_counted(tmp_path):
+    path = write_amazon_2018(tmp_path / "k.json", kcore_rows())
+    dataset = amazon.load_amazon(str(path), kcore=5)
+    assert dataset.stats == {"reviews_in_source": 33, "reviews_outside_kcore": 8}
+    assert len(dataset.reviews) == 25

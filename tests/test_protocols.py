@@ -119,7 +119,7 @@ def test_dedupe_keeps_the_earliest_review_and_ties_keep_the_file_order(tmp_path)
     kept = load_dataset(name, kcore=0, splits="amazon-timestamp")
     assert kept.reviews[["user_id", "item_id", "rating", "timestamp_ms"]].values.tolist() == [
         ["U", "i", 5.0, 1000], ["U", "j", 2.0, 3000], ["V", "i", 3.0, 500]]
-    assert kept.stats == {"duplicate_reviews_dropped": 2}
+    assert kept.stats == {"reviews_in_source": 5, "duplicate_reviews_dropped": 2, "reviews_outside_kcore": 0}
     assert kept.interactions["timestamp_ms"].tolist() == [1000, 3000, 500]
     assert kept.interactions["timestamp"].tolist() == [1, 3, 0]
     everything = load_dataset(name, kcore=0)
@@ -219,7 +219,8 @@ def test_the_engine_and_the_line_reader_dedupe_alike(tmp_path):
     engine = amazon.engine_kcore(path, release, 0, True, engine_counts)
     lines = amazon.line_kcore(path, release, 0, True, line_counts)
     assert engine.astype(object).equals(lines.astype(object)) and engine_counts == line_counts
-    assert engine_counts == {"duplicate_reviews_dropped": 3} and len(engine) == len(TIMESTAMP_LABELS)
+    assert engine_counts["duplicate_reviews_dropped"] == 3 and len(engine) == len(TIMESTAMP_LABELS)
+    assert engine_counts["reviews_in_source"] == len(rows) and engine_counts["reviews_outside_kcore"] == 0
     earliest = engine[engine["item_id"] == "a_t1"]
     assert earliest[["rating", "timestamp_ms"]].values.tolist() == [[2.0, T1 - 7]]
 

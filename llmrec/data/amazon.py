@@ -165,12 +165,16 @@ def earliest_reviews(users: np.ndarray, items: np.ndarray, ms: np.ndarray) -> np
 
 def kept_reviews(users: np.ndarray, items: np.ndarray, ms: np.ndarray, kcore: int, dedupe: bool,
                  counts: dict | None) -> np.ndarray:
-    """Rows (as a mask) of the k-core, of the earliest reviews of each pair only when `dedupe` (how many repeated
-    reviews that drops goes into `counts`, if given). `users`, `items`: integer codes from 0."""
+    """Rows (as a mask) of the k-core, of the earliest reviews of each pair only when `dedupe`. What each step
+    drops goes into `counts`, if given. `users`, `items`: integer codes from 0."""
     keep = earliest_reviews(users, items, ms) if dedupe else np.ones(len(users), dtype=bool)
-    if dedupe and counts is not None:
-        counts["duplicate_reviews_dropped"] = int((~keep).sum())
+    deduped = int(keep.sum())
     keep[np.flatnonzero(keep)[~kcore_rows(users[keep], items[keep], kcore)]] = False
+    if counts is not None:
+        counts["reviews_in_source"] = len(users)
+        if dedupe:
+            counts["duplicate_reviews_dropped"] = len(users) - deduped
+        counts["reviews_outside_kcore"] = deduped - int(keep.sum())
     return keep
 
 
