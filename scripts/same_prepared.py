@@ -11,7 +11,8 @@ metadata) and movielens-100k. Each is prepared with the default settings (negati
 catalogs are small) and with --kcore 0 and --kcore 3. Compared: every parquet frame (pandas `equals` after
 reading, dtypes and index included), negatives.npy, the manifest's stats and rows, and every task's samples
 (ids, users, items and references of all of them; the variables of a few hundred spread over the list). The
-fingerprint and the cache format may differ and are shown. Exit 0 when everything matches, 1 otherwise; a line
+fingerprint and the cache format may differ and are shown, and so are stats only AFTER counts (a new count is
+not a change of content; a stat both have must be equal). Exit 0 when everything matches, 1 otherwise; a line
 per dataset and setting either way.
 """
 
@@ -175,8 +176,17 @@ def compare_folders(a: Path, b: Path) -> list[str]:
     if x.dtype != y.dtype or not np.array_equal(x, y):
         differences.append("negatives.npy")
     ma, mb = _read_manifest(a), _read_manifest(b)
-    differences += [f"manifest {k}" for k in ("stats", "rows") if ma.get(k) != mb.get(k)]
+    if ma.get("rows") != mb.get("rows"):
+        differences.append("manifest rows")
+    before, after = ma.get("stats", {}), mb.get("stats", {})
+    differences += [f"stats {k}" for k in sorted(before) if before[k] != after.get(k, object())]
     return differences
+
+
+def added_stats(a: Path, b: Path) -> list[str]:
+    """Stats the later commit counts and the earlier did not: listed, not a difference of content."""
+    before, after = _read_manifest(a).get("stats", {}), _read_manifest(b).get("stats", {})
+    return sorted(set(after) - set(before))
 
 
 def compare_samples(a: dict, b: dict) -> list[str]:
@@ -208,6 +218,8 @@ def verdict(a: dict, b: dict) -> tuple[str, bool]:
     ma, mb = _read_manifest(a["folder"]), _read_manifest(b["folder"])
     notes = [f"{k} {ma.get(k, '-')!s:.12} -> {mb.get(k, '-')!s:.12}" for k in ("format", "fingerprint")
              if ma.get(k) != mb.get(k)]
+    added = added_stats(a["folder"], b["folder"])
+    notes += [f"stats added: {', '.join(added)}"] if added else []
     text = ("identical" if not differences else "DIFFERENT " + ", ".join(differences))
     return text + (f"  [{'; '.join(notes)}]" if notes else ""), not differences
 
