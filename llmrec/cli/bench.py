@@ -256,7 +256,7 @@ def tasks_of(model: str, tasks: list, chosen: bool) -> list:
     skipped = [t.name for t in tasks if t not in able]
     if skipped:
         does = [t.name for t in TASKS.values() if predictor.can_do(model, t)]
-        typer.echo(f"{model}: skipping {', '.join(skipped)} (a classic model that does {', '.join(does)})", err=True)
+        typer.echo(f"{model}: skipping {', '.join(skipped)} (a recommender that does {', '.join(does)})", err=True)
     return able
 
 
