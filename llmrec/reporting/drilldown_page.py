@@ -8,11 +8,11 @@ without them, since the browser does not parse a table's JSON until someone look
 from __future__ import annotations
 
 import json
-import math
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from llmrec.files import finite_or_none
 from llmrec.reporting.drilldown import Drilldown, Table
 
 # Which filters a table of each kind offers: (name in the page's JS FILTERS, what the option says).
@@ -72,18 +72,8 @@ def embed(value: Any) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:  # a NaN or infinity somewhere: rare, so only then walk the whole value
-        text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(finite_or_none(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 CSS = """
