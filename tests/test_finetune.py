@@ -21,7 +21,7 @@ from llmrec.tasks import TASKS, SampleOptions, parse_task_list
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_model import build_tiny_llama  # noqa: E402
-from test_cli import fake_bench, run_cli  # noqa: E402,F401 - fake_bench is a fixture
+from test_cli import fake_bench, one_line_error, run_cli  # noqa: E402,F401 - fake_bench is a fixture
 
 RATING_PROMPT = ("### Instruction:\nWhat star rating do you think user_7 will give item_42? "
                  "(1 being lowest and 5 being highest)\n\n### Response:\n")
@@ -185,6 +185,8 @@ def test_manifest_describes_the_adapter(trained, tiny):
     assert manifest["template"]["sha256"]["rating"] == load_sft_template("rating", "p5-sft").sha256
     assert manifest["datasets"]["rating"]["name"] == "movielens-100k"
     assert len(manifest["datasets"]["rating"]["fingerprint"]) >= 12
+    assert {k: manifest["datasets"]["rating"][k] for k in ("seed", "kcore", "splits")} == \
+           {"seed": 2023, "kcore": 5, "splits": "llmrec"}
     hp = manifest["hyperparameters"]
     assert (hp["lora_r"], hp["lora_alpha"], hp["lora_dropout"], hp["target_modules"], hp["lr"]) == \
            (8, 16, 0.05, ["q_proj", "v_proj"], 3e-4)
@@ -347,12 +349,32 @@ def test_bench_command_evaluates_the_adapter(trained, tiny, prepared_cache, caps
     assert plain == f"llmrec bench --model {shlex.quote(str(tiny))} --adapter {shlex.quote(str(folder))} " \
                     "--template p5-sft --task rating"
     other = config(tiny, folder, prepared_cache, tasks=tuple(parse_task_list("rating,sequential")),
-                   dataset="movielens-100k", seed=7)
+                   dataset="movielens-100k", candidates=20)
     words = shlex.split(bench_command(other, folder))
     assert words[:2] == ["llmrec", "bench"]
     code, _, err = run_cli(capsys, monkeypatch, *words[1:])
     assert code == 0, err
     [bench] = fake_bench
-    assert (bench.model, bench.adapter, bench.template, bench.dataset, bench.seed) == \
-           (str(tiny), str(folder), "p5-sft", "movielens-100k", 7)
+    assert (bench.model, bench.adapter, bench.template, bench.dataset, bench.candidates) == \
+           (str(tiny), str(folder), "p5-sft", "movielens-100k", 20)
     assert [t.name for t in bench.tasks] == ["rating", "sequential"]
+    amazon = config(tiny, folder, prepared_cache, dataset="amazon:/data/Beauty.jsonl.gz", seed=7, kcore=10,
+                    splits="amazon-timestamp")
+    assert shlex.split(bench_command(amazon, folder))[-8:] == \
+           ["--dataset", "amazon:/data/Beauty.jsonl.gz", "--seed", "7", "--kcore", "10", "--splits", "amazon-timestamp"]
+    # the default protocol stays out of the settings, so adapters trained before it was an option keep their hash
+    assert {"kcore", "splits"} <= set(amazon.settings()) and not {"kcore", "splits"} & set(other.settings())
+
+
+def test_bench_refuses_the_adapter_on_data_split_otherwise(trained, tiny, capsys, monkeypatch, fake_bench):
+    # the adapter trained on movielens-100k's rating split of seed 2023: another seed's test rows are its training
+    # rows; another dataset shares none
+    folder, _ = trained
+    code, _, err = run_cli(capsys, monkeypatch, "bench", "--model", str(tiny), "--adapter", str(folder),
+                           "--task", "rating", "--seed", "7")
+    line = one_line_error(code, err)
+    assert f"{folder / MANIFEST}: the adapter was trained on movielens-100k split with --seed 2023, this run " \
+           "asks --seed 7" in line
+    code, _, err = run_cli(capsys, monkeypatch, "bench", "--model", str(tiny), "--adapter", str(folder),
+                           "--task", "rating", "--seed", "7", "--dataset", "clothing-reviews")
+    assert code == 0, err

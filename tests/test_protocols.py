@@ -12,7 +12,6 @@ from llmrec.data import load_dataset, prepare_dataset, prepare_for_run
 from llmrec.data.prepare import prepare
 from llmrec.data.protocols import TEST_FROM_MS as T2
 from llmrec.data.protocols import VALID_FROM_MS as T1
-from llmrec.errors import LLMRecError
 from llmrec.tasks import SampleOptions, get_task
 from test_cli import one_line_error, run_cli
 

@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from llmrec.backends import CHOICES as BACKEND_CHOICES
-from llmrec.cli.common import CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, SPLITS_HELP, check_model_name
+from llmrec.cli.common import (CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, SPLITS_HELP, check_datasets,
+                               check_model_name)
 from llmrec.data.protocols import DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 
@@ -160,15 +161,6 @@ def from_file_named(options, name: str, check):
             raise
         message, bare = str(e), f"--{name.replace('_', '-')}: "
         raise LLMRecError(f"{options.flag(name)}: {message.removeprefix(bare)}") from None
-
-
-def check_datasets(config) -> None:
-    from llmrec.data import resolve_dataset
-    from llmrec.data.protocols import split_protocol
-
-    for task in config.tasks:
-        resolve_dataset(config.dataset or task.default_dataset)
-        split_protocol(config.splits, config.dataset or task.default_dataset)
 
 
 def check_start(config) -> None:

@@ -1,4 +1,4 @@
-"""What several commands share: the --help panels and the check of a model name."""
+"""What several commands share: the --help panels and the checks of a dataset and a model name."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def check_data_dir() -> None:
 
     origin = next((v for v in ("LLMREC_DATA_DIR", "LLMREC_HOME") if os.environ.get(v)), "data folder")
     check_writable_folder(data_dir(), origin)
+
+
+def check_datasets(config) -> None:
+    """Each task's dataset is known and takes the split protocol asked for (before any data is prepared)."""
+    from llmrec.data import resolve_dataset
+    from llmrec.data.protocols import split_protocol
+
+    for task in config.tasks:
+        resolve_dataset(config.dataset or task.default_dataset)
+        split_protocol(config.splits, config.dataset or task.default_dataset)
 
 
 def check_model_name(name: str, *, base_url: str | None = None, backend: str = "auto",

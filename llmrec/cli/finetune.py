@@ -8,7 +8,9 @@ from typing import Optional
 
 import typer
 
-from llmrec.cli.common import CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, TRAINING, check_data_dir, check_model_name
+from llmrec.cli.common import (CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, SPLITS_HELP, TRAINING, check_data_dir,
+                               check_datasets, check_model_name)
+from llmrec.data.protocols import DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 
 CONFIG_FILE = "config.yaml"
@@ -34,6 +36,9 @@ def finetune(
                                  help="Training examples held out for the validation loss."),
     seed: int = typer.Option(2023, rich_help_panel=DATA,
                              help="Seed for splits, example order, LoRA init and dropout."),
+    kcore: int = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with "
+                              "at least K interactions (0: no filter)."),
+    splits: str = typer.Option(DEFAULT_SPLITS, rich_help_panel=DATA, help=SPLITS_HELP),
     template: str = typer.Option("p5-sft", rich_help_panel=PROMPT, help="Prompt template with an 'answer' "
                                  "(prompts/<task>/ or a .yaml path)."),
     cutoff_len: int = typer.Option(512, min=1, rich_help_panel=PROMPT,
@@ -86,9 +91,10 @@ def run_finetune(ctx: typer.Context, options) -> None:
         output=o.output, limit=o.limit, epochs=o.epochs, max_steps=o.max_steps, lr=o.lr, batch_size=o.batch_size,
         grad_accum=o.grad_accum, lora_r=o.lora_r, lora_alpha=o.lora_alpha, lora_dropout=o.lora_dropout,
         target_modules=parse_target_modules(o.target_modules), cutoff_len=o.cutoff_len, val_size=o.val_size,
-        seed=o.seed, warmup_steps=o.warmup_steps, eval_steps=o.eval_steps, save_steps=o.save_steps,
+        seed=o.seed, kcore=o.kcore, splits=o.splits, warmup_steps=o.warmup_steps, eval_steps=o.eval_steps, save_steps=o.save_steps,
         save_total_limit=o.save_total_limit, resume=o.resume, load_in_4bit=o.load_in_4bit)
     check_options(config)  # before config.yaml is written
+    check_datasets(config)
     folder = Path(config.output) if config.output else default_output(config)
     check_writable_folder(folder, options.flag("output") if o.output else "adapter folder")
     check_data_dir()

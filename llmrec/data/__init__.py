@@ -28,11 +28,13 @@ class Source:
     """How to read one kind of dataset. `load(arg, name, kcore, dedupe)` gives the Dataset (`dedupe`: drop repeated
     reviews of a (user, item) pair; only a split protocol that applies to the source's format asks for it),
     `files(arg)` the files it is read from (found without parsing them, for the cache fingerprint); `argument` is
-    what follows the prefix of a source format ("PATH", "NAME"), empty for a built-in dataset."""
+    what follows the prefix of a source format ("PATH", "NAME"), empty for a built-in dataset; `kcore`: whether
+    the loader applies the k-core filter (raw Amazon dumps) or ignores it."""
 
     load: Callable[[str, str, int, bool], "Dataset"]
     files: Callable[[str], list[Path]]
     argument: str = ""
+    kcore: bool = False
 
 
 def _movielens(loader: str, package: str) -> Source:
@@ -129,7 +131,7 @@ BUILT_IN.add("clothing-reviews", Source(_load_clothing, _clothing_files),
 
 # Source formats: a prefix, then a path or a name.
 FORMATS: Registry[Source] = Registry("source format")
-FORMATS.add("amazon", Source(_load_amazon, _amazon_files, "PATH"),
+FORMATS.add("amazon", Source(_load_amazon, _amazon_files, "PATH", kcore=True),
             "raw Amazon reviews 2014/2018/2023 (.json[l][.gz]) or a folder with reviews + meta*; k-core filtered")
 FORMATS.add("p5", Source(_load_p5, _p5_files, "PATH"),
             "P5's preprocessed folder (sequential_data.txt, datamaps.json, review_splits.pkl, ...)")

@@ -81,6 +81,7 @@ class LLMPredictor:
 
         c = self.config
         template = load_template(task.name, c.template or adapter_template(c.adapter) or "zero-shot")
+        check_adapter_splits(c, task)
         return {"template": template, "shots": template_shots(template, c.shots)}
 
     def task_settings(self, task: Task, setup: dict) -> dict:
@@ -314,12 +315,38 @@ def template_shots(template, shots: int | None) -> int:
     return shots
 
 
-def adapter_template(adapter: str | None) -> str | None:
-    """The template an llmrec adapter was trained with, from its llmrec-adapter.json."""
+def adapter_manifest(adapter: str | None) -> tuple[Path | None, dict]:
+    """An llmrec adapter's llmrec-adapter.json and what it says ({} for an adapter made elsewhere)."""
     if not adapter:
-        return None
+        return None, {}
     path = Path(adapter).expanduser() / "llmrec-adapter.json"
-    if not path.is_file():
-        return None  # an adapter made elsewhere: nothing recorded
-    template = read_json(path).get("template")
+    return (path, read_json(path)) if path.is_file() else (None, {})
+
+
+def adapter_template(adapter: str | None) -> str | None:
+    """The template an llmrec adapter was trained with."""
+    template = adapter_manifest(adapter)[1].get("template")
     return template.get("name") if isinstance(template, dict) else None
+
+
+def check_adapter_splits(config, task: Task) -> None:
+    """Refuse an adapter trained on this task's dataset split otherwise (another --seed, --kcore or --splits):
+    its training rows may be this run's test rows. Manifests from before finetune took --kcore and --splits
+    trained with their defaults."""
+    from llmrec.data import resolve_dataset
+
+    path, manifest = adapter_manifest(config.adapter)
+    dataset = config.dataset or task.default_dataset
+    for trained in (manifest.get("datasets") or {}).values():
+        if not isinstance(trained, dict) or trained.get("name") != dataset:
+            continue
+        recorded = {"seed": trained.get("seed", manifest.get("seed")), "splits": trained.get("splits", DEFAULT_SPLITS)}
+        if resolve_dataset(dataset)[0].kcore:
+            recorded["kcore"] = trained.get("kcore", 5)
+        differ = [k for k, v in recorded.items() if v != getattr(config, k)]
+        if differ:
+            trained_with = " ".join(f"--{k} {recorded[k]}" for k in differ)
+            asked = " ".join(f"--{k} {getattr(config, k)}" for k in differ)
+            raise LLMRecError(f"{path}: the adapter was trained on {dataset} split with {trained_with}, this run "
+                              f"asks {asked}: its test rows may be the adapter's training rows (bench with "
+                              f"{trained_with})")

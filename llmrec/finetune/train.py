@@ -195,7 +195,9 @@ def bench_command(config: FinetuneConfig, folder: Path) -> str:
              "--task", ",".join(t.name for t in config.tasks)]
     defaults = FinetuneConfig(model="", tasks=())
     for option, value, default in (("--dataset", config.dataset, None), ("--seed", config.seed, defaults.seed),
-                                   ("--candidates", config.candidates, defaults.candidates)):
+                                   ("--candidates", config.candidates, defaults.candidates),
+                                   ("--kcore", config.kcore, defaults.kcore),
+                                   ("--splits", config.splits, defaults.splits)):
         if value != default:  # the same data preparation as training (bench's defaults match these)
             words += [option, str(value)]
     return shlex.join(words)
@@ -235,8 +237,9 @@ def _train(config: FinetuneConfig) -> tuple[Path, dict[str, Any]]:
     for task in config.tasks:
         name = config.dataset or task.default_dataset
         prepared[task.name] = prepare_for_run(name, seed=config.seed, candidates=config.candidates,
-                                              cache_dir=config.data_dir)
-        datasets[task.name] = {"name": name, "fingerprint": prepared[task.name].fingerprint}
+                                              kcore=config.kcore, splits=config.splits, cache_dir=config.data_dir)
+        datasets[task.name] = {"name": name, "fingerprint": prepared[task.name].fingerprint,
+                               **config.split_settings()}
     train_examples, val_examples = build_examples(config.tasks, prepared, templates, config.limit,
                                                   config.val_size, config.seed)
 
