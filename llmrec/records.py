@@ -252,6 +252,10 @@ def adapter_record_problem(record: Any) -> str | None:
     template = record.get("template")
     if template is not None and not (isinstance(template, dict) and isinstance(template.get("name", ""), str)):
         return f"\"template\" should be an object with a name, found {shown(template)}"
+    datasets = record.get("datasets")
+    if datasets is not None and not (isinstance(datasets, dict)
+                                     and all(isinstance(d, dict) for d in datasets.values())):
+        return f"\"datasets\" should map each task to an object, found {shown(datasets)}"
     return None
 
 

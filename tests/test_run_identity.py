@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from llmrec.errors import LLMRecError
 from llmrec.evaluation.runner import Bench, BenchConfig
 from llmrec.tasks import parse_task_list
 from tiny_model import build_tiny_llama
@@ -99,6 +100,9 @@ def test_an_adapter_brings_the_template_it_was_trained_with(tmp_path, data_root)
     assert Bench(config).predictor.setup(config.tasks[0])["template"].name == "p5-sft"
     config.template = "zero-shot"  # an explicit --template wins
     assert Bench(config).predictor.setup(config.tasks[0])["template"].name == "zero-shot"
+    (adapter / "llmrec-adapter.json").write_text(json.dumps({"datasets": {"rating": "movielens-100k"}}))
+    with pytest.raises(LLMRecError, match=r"llmrec-adapter.json: \"datasets\" should map each task to an object"):
+        Bench(config).predictor.setup(config.tasks[0])
 
 
 def test_the_sampling_seed_moves_only_the_sampled_answers(tmp_path, tokenizer_dir, data_root):

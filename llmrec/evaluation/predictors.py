@@ -338,7 +338,7 @@ def check_adapter_splits(config, task: Task) -> None:
     path, manifest = adapter_manifest(config.adapter)
     dataset = config.dataset or task.default_dataset
     for trained in (manifest.get("datasets") or {}).values():
-        if not isinstance(trained, dict) or trained.get("name") != dataset:
+        if trained.get("name") != dataset:
             continue
         recorded = {"seed": trained.get("seed", manifest.get("seed")), "splits": trained.get("splits", DEFAULT_SPLITS)}
         if resolve_dataset(dataset)[0].kcore:
