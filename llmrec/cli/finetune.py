@@ -91,8 +91,8 @@ def run_finetune(ctx: typer.Context, options) -> None:
         output=o.output, limit=o.limit, epochs=o.epochs, max_steps=o.max_steps, lr=o.lr, batch_size=o.batch_size,
         grad_accum=o.grad_accum, lora_r=o.lora_r, lora_alpha=o.lora_alpha, lora_dropout=o.lora_dropout,
         target_modules=parse_target_modules(o.target_modules), cutoff_len=o.cutoff_len, val_size=o.val_size,
-        seed=o.seed, kcore=o.kcore, splits=o.splits, warmup_steps=o.warmup_steps, eval_steps=o.eval_steps, save_steps=o.save_steps,
-        save_total_limit=o.save_total_limit, resume=o.resume, load_in_4bit=o.load_in_4bit)
+        seed=o.seed, kcore=o.kcore, splits=o.splits, warmup_steps=o.warmup_steps, eval_steps=o.eval_steps,
+        save_steps=o.save_steps, save_total_limit=o.save_total_limit, resume=o.resume, load_in_4bit=o.load_in_4bit)
     check_options(config)  # before config.yaml is written
     check_datasets(config)
     folder = Path(config.output) if config.output else default_output(config)

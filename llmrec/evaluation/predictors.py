@@ -340,7 +340,8 @@ def check_adapter_splits(config, task: Task) -> None:
     for trained in (manifest.get("datasets") or {}).values():
         if trained.get("name") != dataset:
             continue
-        recorded = {"seed": trained.get("seed", manifest.get("seed")), "splits": trained.get("splits", DEFAULT_SPLITS)}
+        recorded = {"seed": trained.get("seed", manifest.get("seed")),
+                    "splits": trained.get("splits", DEFAULT_SPLITS)}
         if resolve_dataset(dataset)[0].kcore:
             recorded["kcore"] = trained.get("kcore", 5)
         differ = [k for k, v in recorded.items() if v != getattr(config, k)]
