@@ -213,3 +213,12 @@ def test_data_list_says_when_nothing_is_prepared(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("LLMREC_DATA_DIR", str(tmp_path))
     code, out, _ = run_cli(capsys, monkeypatch, "data", "list")
     assert code == 0 and f"prepared in {tmp_path / 'prepared'}: none yet" in out
+
+
+def test_table_headers_name_how_the_answers_came():
+    from llmrec.cli.bench import answered_by
+
+    # recommenders' answers are all recorded as scoring "classic"; the header tells a trained model from a classic one
+    assert [answered_by(m, s) for m, s in (("sasrec", "classic"), ("itemknn", "classic"), ("smollm2", "generate"),
+                                           ("smollm2", "likelihood"))] == ["trained", "classic", "generate",
+                                                                            "likelihood"]

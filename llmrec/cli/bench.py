@@ -252,6 +252,17 @@ def tasks_of(model: str, tasks: list, chosen: bool) -> list:
     return able
 
 
+def answered_by(model: str, scoring: str) -> str:
+    """How the answers came: an LLM's scoring, or the kind of recommender that gave them (classic or trained;
+    recorded as the one scoring "classic", which run ids keep)."""
+    from llmrec.recommenders import RECOMMENDERS
+    from llmrec.tasks.base import RECOMMENDED
+
+    if scoring != RECOMMENDED or model not in RECOMMENDERS:
+        return scoring
+    return RECOMMENDERS.get(model).kind
+
+
 def print_metrics(metrics: dict) -> None:
     """One table per task on stdout. Classic models cannot give invalid answers, so their rates are left out;
     the strict view differs from the refined one only for generated answers."""
@@ -261,7 +272,9 @@ def print_metrics(metrics: dict) -> None:
     console = Console()
     adapter = f" + adapter {metrics['adapter']}" if metrics.get("adapter") else ""
     for name, t in metrics["tasks"].items():
-        setting = t["scoring"] + (f", template {t['template']}" if t.get("template") else "")
+        setting = answered_by(metrics["model"], t["scoring"])
+        if t.get("template"):
+            setting += f", template {t['template']}"
         if t.get("shots"):
             setting += f", {t['shots']} shots"
         console.print(f"[bold]{metrics['model']}{adapter}[/bold] · {name} · {t['dataset']} · {t['n_samples']} "
