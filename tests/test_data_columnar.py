@@ -115,7 +115,8 @@ META_2018 = [
     {"asin": "B1", "title": "Tea &amp; Biscuits", "category": ["Grocery", "Tea", "Tea"], "brand": "x"},
     {"asin": "B2", "title": "  padded title ", "categories": ["A", " B "], "price": "$3"},
     {"asin": "B1", "title": "a later line for B1 (the first one wins)"},
-    {"parent_asin": "P3", "asin": "C3", "title": "2023 style", "categories": [], "main_category": "All Beauty"},
+    {"parent_asin": "P3", "asin": "C3", "title": "2023 style", "categories": [], "main_category": "All Beauty",
+     "store": "Acme &amp; Sons"},
     {"asin": "UNWANTED", "title": "never reviewed"},
     {"asin": " B4 ", "title": "padded asin: not the wanted B4, as the line reader reads it"},
     {"asin": "B5", "title": None, "category": None},
@@ -128,8 +129,8 @@ def test_engine_and_line_metadata_agree(tmp_path):
     wanted = {"B1", "B2", "P3", "B4", "B5", "NOT_IN_META"}
     engine = amazon.engine_metadata(path, wanted)  # no refusal: the engine reads this file itself
     assert engine == amazon.line_metadata(path, wanted)
-    assert engine == {"B1": ("Tea & Biscuits", "Grocery, Tea"), "B2": ("padded title", "A, B"),
-                      "P3": ("2023 style", "All Beauty"), "B5": ("", "")}
+    assert engine == {"B1": ("Tea & Biscuits", "Grocery, Tea", "x"), "B2": ("padded title", "A, B", ""),
+                      "P3": ("2023 style", "All Beauty", "Acme & Sons"), "B5": ("", "", "")}
 
 
 def test_metadata_the_engine_refuses_is_read_line_by_line(tmp_path):
@@ -137,8 +138,8 @@ def test_metadata_the_engine_refuses_is_read_line_by_line(tmp_path):
     write_lines(path, META_2018 + [{"asin": "B6", "categories": [["Beauty", "Skin"]]}])  # 2014 paths, as JSON
     with pytest.raises(columnar.Refused):
         amazon.engine_metadata(path, {"B6"})
-    assert amazon.read_metadata(path, {"B1", "B6"}) == {"B1": ("Tea & Biscuits", "Grocery, Tea"),
-                                                         "B6": ("", "Beauty, Skin")}
+    assert amazon.read_metadata(path, {"B1", "B6"}) == {"B1": ("Tea & Biscuits", "Grocery, Tea", "x"),
+                                                         "B6": ("", "Beauty, Skin", "")}
 
 
 def test_what_the_k_core_drops_is_counted(tmp_path):

@@ -27,7 +27,9 @@ from llmrec.errors import LLMRecError
 
 
 def assert_contract(ds):
-    assert list(ds.items.columns) == list(ITEM_COLUMNS)
+    assert list(ds.items.columns) in (list(ITEM_COLUMNS), [*ITEM_COLUMNS, "brand"])  # brand when the source has one
+    if "brand" in ds.items.columns:
+        assert ds.items["brand"].ne("").any()
     assert list(ds.interactions.columns)[: len(INTERACTION_COLUMNS)] == list(INTERACTION_COLUMNS)
     for frame in (ds.interactions, ds.reviews):  # Amazon loaders add exact times for the amazon split protocols
         if frame is not None and "timestamp_ms" in frame.columns:
@@ -109,6 +111,7 @@ def test_amazon_2014_folder_with_literal_metadata(tmp_path):
     item = ds.items.set_index("item_id").loc["B003"]
     assert item["title"] == "Product B003 & co"  # HTML entity decoded
     assert item["category"] == "Beauty, Skin Care, Face"
+    assert item["brand"] == "b"
     assert "UNUSED1" not in set(ds.items["item_id"])
     first = ds.reviews.iloc[0]
     assert (first["user_id"], first["item_id"], first["timestamp"]) == ("U00", "B000", BASE_TIME)
@@ -120,6 +123,7 @@ def test_amazon_2018_gzip_without_metadata_uses_asin_titles(tmp_path):
     ds = load_dataset(f"amazon:{path}")
     assert_contract(ds)
     assert (ds.items["title"] == ds.items["item_id"]).all()
+    assert "brand" not in ds.items.columns  # no metadata, no brands
     assert len(ds.interactions) == len(review_rows())
 
 
@@ -131,6 +135,21 @@ def test_amazon_2023_keys_and_millisecond_times(tmp_path):
     assert ds.interactions["timestamp"].min() == BASE_TIME  # ms -> s
     assert ds.items.set_index("item_id").loc["B001", ["title", "category"]].tolist() == ["Item B001", "All Beauty"]
     assert ds.reviews.iloc[0]["summary"] == "summary 0 0"
+    assert "brand" not in ds.items.columns  # no item names a store
+
+
+def test_amazon_2023_store_is_the_brand(tmp_path):
+    import gzip
+    import json
+
+    folder = write_amazon_2023(tmp_path / "a23")
+    meta = folder / "meta_All_Beauty.jsonl.gz"
+    records = [json.loads(line) for line in gzip.decompress(meta.read_bytes()).decode().splitlines()]
+    records[1]["store"] = "Acme &amp; Sons"
+    meta.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in records).encode()))
+    brands = load_dataset(f"amazon:{folder}").items.set_index("item_id")["brand"]
+    assert brands[records[1]["parent_asin"]] == "Acme & Sons"
+    assert (brands.drop(records[1]["parent_asin"]) == "").all()
 
 
 def test_kcore_needs_more_than_one_pass(tmp_path):
@@ -172,7 +191,7 @@ def test_p5_folder(tmp_path):
     assert set(ds.reviews["split"]) == {"train", "valid", "test"}
     assert len(ds.reviews) == len(rows)
     assert ds.reviews["explanation"].str.startswith("great color").sum() == 9
-    assert ds.items.set_index("item_id").loc["B002", "title"] == "P5 item B002"
+    assert ds.items.set_index("item_id").loc["B002", ["title", "brand"]].tolist() == ["P5 item B002", "b"]
     assert ds.negatives["U00"] == ["B008", "B009", "B010", "B011"]
 
 
@@ -205,13 +224,15 @@ def test_p5_unknown_id_names_file_and_line(tmp_path):
 
 def test_atomic_any_column_order_and_title_column(tmp_path):
     inter = ["item_id:token\tuser_id:token", "m1\tu1", "m2\tu1", "m1\tu2"]  # no rating, no time
-    folder = write_atomic(tmp_path / "at", inter, ["item_id:token\tyear:token\ttitle:token_seq", "m1\t2001\tFirst", "m2\t\tSecond"])
+    folder = write_atomic(tmp_path / "at", inter, ["item_id:token\tyear:token\ttitle:token_seq\tbrand:token",
+                                                   "m1\t2001\tFirst\tAcme", "m2\t\tSecond\t"])
     ds = load_dataset(f"atomic:{folder}")
     assert_contract(ds)
     assert ds.interactions["user_id"].tolist() == ["u1", "u1", "u2"]
     assert ds.interactions["rating"].isna().all()
     assert ds.interactions["timestamp"].tolist() == [0, 1, 2]  # file order
     assert ds.items.set_index("item_id")["title"].to_dict() == {"m1": "First (2001)", "m2": "Second"}
+    assert ds.items.set_index("item_id")["brand"].to_dict() == {"m1": "Acme", "m2": ""}
 
 
 def test_atomic_without_item_file(tmp_path):
@@ -227,13 +248,14 @@ def test_hf_local_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
     folder = tmp_path / "hfdata"
     folder.mkdir()
-    lines = ["userId,movieId,rating,timestamp,review_text,item_title"]
-    lines += [f"u{u},m{i},{1 + (u + i) % 5},{1000 + i},text {u} {i},Film {i}" for u in range(4) for i in range(6)]
+    lines = ["userId,movieId,rating,timestamp,review_text,item_title,brand"]
+    lines += [f"u{u},m{i},{1 + (u + i) % 5},{1000 + i},text {u} {i},Film {i},Studio {i % 2}" for u in range(4)
+              for i in range(6)]
     (folder / "train.csv").write_text("\n".join(lines) + "\n")
     ds = load_dataset(f"hf:{folder}")
     assert_contract(ds)
     assert len(ds.interactions) == 24
-    assert ds.items.set_index("item_id").loc["m3", "title"] == "Film 3"
+    assert ds.items.set_index("item_id").loc["m3", ["title", "brand"]].tolist() == ["Film 3", "Studio 1"]
     assert ds.reviews["text"].iloc[0] == "text 0 0"
 
 

@@ -221,6 +221,22 @@ def test_amazon_ratings_and_reviews_share_one_split(tmp_path):
     assert not any((u, int(i)) in seen for u in range(1, prepared.negatives.shape[0]) for i in prepared.negatives[u])
 
 
+def test_brands_survive_preparation_and_the_cache_and_move_the_fingerprint(tmp_path, ml100k):
+    from llmrec.data.cache import SourceHashes, fingerprint
+
+    name = f"amazon:{write_amazon_2014(tmp_path / 'b')}"
+    cold = prepare_dataset(name, cache_dir=tmp_path / "c", negatives=5)
+    warm = prepare_dataset(name, cache_dir=tmp_path / "c", negatives=5)
+    assert list(cold.items.columns) == ["title", "category", "brand", "source_id"]
+    assert (cold.items["brand"] == "b").all() and warm.items.equals(cold.items)
+    # the amazon loader's version 2 (brands) is in its fingerprint: caches made before it are not reused
+    hashes = [SourceHashes(tmp_path / "c").sha256(Path(s["path"])) for s in
+              json.loads(next((tmp_path / "c").glob("*/manifest.json")).read_text())["sources"]]
+    settings = {"seed": 2023, "negatives": 5, "kcore": 5}
+    assert cold.fingerprint == fingerprint(name, hashes, settings, 2) != fingerprint(name, hashes, settings)
+    assert "brand" not in ml100k.items.columns  # MovieLens names no brand: its data and fingerprint are as before
+
+
 def test_clothing_reviews_keep_held_out_rows(tmp_path):
     prepared = prepare_dataset("clothing-reviews", cache_dir=tmp_path, negatives=5)
     counts = prepared.stats["reviews_split"]

@@ -29,12 +29,15 @@ class Source:
     reviews of a (user, item) pair; only a split protocol that applies to the source's format asks for it),
     `files(arg)` the files it is read from (found without parsing them, for the cache fingerprint); `argument` is
     what follows the prefix of a source format ("PATH", "NAME"), empty for a built-in dataset; `kcore`: whether
-    the loader applies the k-core filter (raw Amazon dumps) or ignores it."""
+    the loader applies the k-core filter (raw Amazon dumps) or ignores it; `version`: raised when the loader
+    reads the same files into other data (version 2: items keep their brand), so their fingerprint changes
+    and caches prepared before are not reused."""
 
     load: Callable[[str, str, int, bool], "Dataset"]
     files: Callable[[str], list[Path]]
     argument: str = ""
     kcore: bool = False
+    version: int = 1
 
 
 def _movielens(loader: str, package: str) -> Source:
@@ -131,13 +134,13 @@ BUILT_IN.add("clothing-reviews", Source(_load_clothing, _clothing_files),
 
 # Source formats: a prefix, then a path or a name.
 FORMATS: Registry[Source] = Registry("source format")
-FORMATS.add("amazon", Source(_load_amazon, _amazon_files, "PATH", kcore=True),
+FORMATS.add("amazon", Source(_load_amazon, _amazon_files, "PATH", kcore=True, version=2),
             "raw Amazon reviews 2014/2018/2023 (.json[l][.gz]) or a folder with reviews + meta*; k-core filtered")
-FORMATS.add("p5", Source(_load_p5, _p5_files, "PATH"),
+FORMATS.add("p5", Source(_load_p5, _p5_files, "PATH", version=2),
             "P5's preprocessed folder (sequential_data.txt, datamaps.json, review_splits.pkl, ...)")
-FORMATS.add("atomic", Source(_load_atomic, _atomic_files, "PATH"),
+FORMATS.add("atomic", Source(_load_atomic, _atomic_files, "PATH", version=2),
             "a folder with RecBole atomic files (.inter, optional .item)")
-FORMATS.add("hf", Source(_load_hf, _hf_files, "NAME"),
+FORMATS.add("hf", Source(_load_hf, _hf_files, "NAME", version=2),
             "datasets.load_dataset(NAME): a hub id or local folder with user/item/rating/timestamp columns")
 
 # The same tables as name -> description, for listings and older callers.

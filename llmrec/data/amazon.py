@@ -44,7 +44,9 @@ KEYS_2023 = ("user_id", "parent_asin", "rating", "timestamp", "title", "text")
 DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".gz", ".txt")
 # The metadata keys read (2014's list of category paths is Python literals, read line by line).
 META_COLUMNS = {"asin": pa.string(), "parent_asin": pa.string(), "title": pa.string(),
-                "categories": pa.list_(pa.string()), "category": pa.list_(pa.string()), "main_category": pa.string()}
+                "categories": pa.list_(pa.string()), "category": pa.list_(pa.string()), "main_category": pa.string(),
+                "brand": pa.string(), "store": pa.string()}
+NO_META = ("", "", "")  # (title, category, brand) of an item the metadata does not name
 ASIN_IN_LINE = re.compile(r"""['"](?:parent_asin|asin)['"]\s*:\s*['"]([^'"]+)['"]""")
 
 
@@ -255,18 +257,20 @@ def meta_category(record: dict) -> str:
     return _text(record, "main_category")
 
 
-def meta_entry(record: dict, path: Path, number: int | None) -> tuple[str, tuple[str, str]]:
-    """(asin, (title, category)) of one metadata record; the 2023 parent_asin is the item when present."""
+def meta_entry(record: dict, path: Path, number: int | None) -> tuple[str, tuple[str, str, str]]:
+    """(asin, (title, category, brand)) of one metadata record; the 2023 parent_asin is the item when present,
+    and its store the brand (2023 has no brand key)."""
     asin = _text(record, "parent_asin") or _text(record, "asin")
     if not asin:
         raise LLMRecError(f"{path}:{number}: missing key 'asin' (or 'parent_asin')")
-    return asin, (html.unescape(_text(record, "title")), meta_category(record))
+    brand = _text(record, "brand") or _text(record, "store")
+    return asin, (html.unescape(_text(record, "title")), meta_category(record), html.unescape(brand))
 
 
-def line_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
+def line_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str, str]]:
     """Line by line (2014's Python literals, anything the engine refuses); lines naming no wanted asin are
     skipped unparsed."""
-    found: dict[str, tuple[str, str]] = {}
+    found: dict[str, tuple[str, str, str]] = {}
     for number, line in nonempty_lines(path):
         asins = ASIN_IN_LINE.findall(line)
         if asins and not wanted.intersection(asins):
@@ -277,9 +281,9 @@ def line_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def engine_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
+def engine_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str, str]]:
     """The JSON metadata (2018, 2023) in the engine: only rows whose asin may be wanted become Python records."""
-    found: dict[str, tuple[str, str]] = {}
+    found: dict[str, tuple[str, str, str]] = {}
     wanted_ids = pa.array(sorted(wanted), pa.string())
     for batch in columnar.batches(path, META_COLUMNS):
         asin, parent = batch["asin"], batch["parent_asin"]
@@ -293,8 +297,8 @@ def engine_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def read_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str]]:
-    """asin -> (title, category) for the wanted asins, the first line naming each."""
+def read_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str, str]]:
+    """asin -> (title, category, brand) for the wanted asins, the first line naming each."""
     try:
         return engine_metadata(path, wanted)
     except columnar.Refused:
@@ -315,14 +319,14 @@ def load_amazon(path: str | Path, kcore: int = 5, name: str | None = None, dedup
         raise LLMRecError(f"{review_path}: no reviews left after {kcore}-core filtering (try a smaller kcore)")
     asins = reviews["item_id"].unique()
     meta = read_metadata(meta_path, set(asins)) if meta_path else {}
-    titles = [meta.get(a, ("", ""))[0] or a for a in asins]  # no metadata: the asin is the title
-    categories = [meta.get(a, ("", ""))[1] for a in asins]
+    entries = [meta.get(a, NO_META) for a in asins]
+    titles = [e[0] or a for e, a in zip(entries, asins)]  # no metadata: the asin is the title
     interactions = interactions_frame(
         reviews["user_id"], reviews["item_id"], reviews["rating"], reviews["timestamp"].to_numpy(np.int64)
     )
     return Dataset(
         name=name or f"amazon:{path}",
-        items=items_frame(asins, titles, categories),
+        items=items_frame(asins, titles, [e[1] for e in entries], [e[2] for e in entries]),
         interactions=with_milliseconds(interactions, reviews["timestamp_ms"].to_numpy()),
         reviews=reviews,
         source_files=[review_path] + ([meta_path] if meta_path else []),

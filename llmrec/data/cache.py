@@ -91,8 +91,10 @@ def _hash_entry(entry) -> bool:
             and all(type(entry.get(k)) is int for k in ("size", "mtime_ns")))
 
 
-def fingerprint(name: str, source_hashes: list[str], settings: dict) -> str:
+def fingerprint(name: str, source_hashes: list[str], settings: dict, loader_version: int = 1) -> str:
     payload = {"format": FORMAT_VERSION, "name": name, "sources": source_hashes, "settings": settings}
+    if loader_version != 1:  # version 1 is left out: the fingerprints of loaders never raised stay as they were
+        payload["loader"] = loader_version
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

