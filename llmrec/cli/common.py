@@ -13,8 +13,8 @@ MODEL = "Model and backend"
 TRAINING = "Training"
 OUTPUT = "Output"
 
-SPLITS_HELP = ("Split protocol: llmrec (leave-one-out sequences, random ratings and reviews), or for amazon: "
-               "datasets the Amazon Reviews 2023 benchmark's amazon-last-out or amazon-timestamp (repeated reviews "
+SPLITS_HELP = ("Split protocol: llmrec (leave-one-out sequences, random ratings and reviews), or, for amazon:PATH "
+               "datasets, the Amazon Reviews 2023 benchmark's amazon-last-out or amazon-timestamp (repeated reviews "
                "removed). Runs under different protocols are not comparable.")
 CONFIG_HELP = ("YAML file of options (names as the flags, dashes or underscores); flags given here win. "
                "A run folder's config.yaml re-runs that run.")
