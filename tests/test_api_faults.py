@@ -249,6 +249,37 @@ def test_a_fatal_error_cancels_the_requests_in_flight_without_retry_lines(proxy,
     assert text.strip()
 
 
+def test_a_call_stopped_just_after_its_request_failed_reads_the_failure():
+    # the runner stops the calls in flight after a row of failed samples; a request that failed in that moment
+    # must not be left unread, or asyncio prints it with a traceback when its task is collected
+    import asyncio
+    import gc
+
+    from llmrec.backends.openai_http import all_or_none
+
+    unread = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: unread.append(context["message"]))
+        failed = []
+
+        async def request():
+            failed.append(True)
+            raise SampleFailed("gave up after 0 retries: HTTP 500")
+
+        call = asyncio.ensure_future(all_or_none([request()], fatal=lambda e: False))
+        while not failed:
+            await asyncio.sleep(0)
+        call.cancel()  # before the call has seen the failure
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        del call
+        gc.collect()
+
+    asyncio.run(main())
+    assert unread == []
+
+
 # ---- likelihood: the echo probe -----------------------------------------------------------------
 
 # The model's next token after this answer is end-of-text; llama.cpp's echo is shifted without the BOS text.

@@ -215,7 +215,9 @@ async def all_or_none(coros: Iterable[Awaitable[T]], fatal: Callable[[BaseExcept
             t.cancel()
         if pending:
             await asyncio.wait(pending)
-    failures = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
+        # read every failure, also of a call cancelled while they came in: asyncio would print each unread one
+        # with its traceback when the task is collected
+        failures = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
     if failures:
         raise next((e for e in failures if fatal(e)), failures[0])
     return [t.result() for t in tasks]
