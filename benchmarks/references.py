@@ -1,12 +1,16 @@
 """The trained references' accuracy next to their published figures and targets, with training time and memory.
 
     python benchmarks/references.py [--dataset movielens-1m] [--models sasrec,gru4rec,bert4rec] [--versus itemknn]
+    python benchmarks/references.py --models dif-sr,remi --against-base   # each next to the model it builds on
 
 Each model runs as `llmrec bench --task sequential,direct` in its own process (so its peak memory is its own),
 in one llmrec home (--home, default ./results/references-home: trained models are reused on a second call).
 The table gives HR@10 and NDCG@10 with 95% CIs, the published figure and the issue's target where there is one,
 the epochs and seconds training took (from the run manifest) and the process's peak RSS. `--versus` adds a
 reference model and says, per task, whether each trained model's HR@10 interval lies wholly above it.
+`--against-base` runs each model's base too (BASES: the model it extends or is compared with) and prints the
+paired comparison on their shared samples, as `llmrec compare A B`: HR@10 of A - B, its 95% paired bootstrap
+interval and the permutation p-value.
 Targets are checked, not timed: the times are what this machine measured, to be read, not gated.
 """
 
@@ -32,6 +36,9 @@ TARGETS = {
     ("movielens-1m", "sasrec", "direct"): {"hr@10": 0.80, "ndcg@10": 0.57},
 }
 TASKS = ("sequential", "direct")
+# the model each one extends or is read against (README's comparison table)
+BASES = {"sasrec": "itemknn", "gru4rec": "sasrec", "bert4rec": "sasrec", "dif-sr": "sasrec", "ac-tsr": "sasrec",
+         "ecl-sr": "sasrec", "atten-mixer": "sasrec", "remi": "comirec-sa"}
 
 
 def run_bench(model: str, dataset: str, home: Path, extra: list[str]) -> tuple[Path, float]:
@@ -93,6 +100,19 @@ def show(rows: list[dict], versus: dict[str, dict] | None) -> None:
               f"{pub:13} {epochs:>9} {train:>8} {r['peak_gib']:>8.2f}  {note}")
 
 
+def show_against_bases(folders: dict[str, Path]) -> None:
+    from llmrec.reporting.compare import compare_runs
+
+    print("\nA vs its base B on the shared samples: HR@10 A - B [95% paired bootstrap CI], permutation p")
+    for model, base in BASES.items():
+        if model in folders and base in folders and model != base:
+            cells = []
+            for c in compare_runs(folders[model], folders[base], list(TASKS)):
+                m = next(m for m in c.metrics if m.metric == "hr@10")
+                cells.append(f"{c.task} {m.diff:+.4f} [{m.ci[0]:+.4f}, {m.ci[1]:+.4f}] p {m.p:.4f} ({m.verdict})")
+            print(f"{model:12} vs {base:12} " + "; ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="movielens-1m")
@@ -100,20 +120,26 @@ def main() -> None:
     parser.add_argument("--versus", default="itemknn", help="a reference model to compare with ('' for none)")
     parser.add_argument("--home", type=Path, default=Path("results/references-home"))
     parser.add_argument("--bench-args", default="", help="more bench options, e.g. '--device cuda'")
+    parser.add_argument("--against-base", action="store_true", help="also run each model's base and compare")
     a = parser.parse_args()
-    rows, versus = [], None
+    rows, versus, folders = [], None, {}
     models = [m for m in a.models.split(",") if m]
-    if a.versus:
+    if a.against_base:
+        models += [BASES[m] for m in models if m in BASES and BASES[m] not in models]
+    if a.versus and a.versus not in models:
         models.insert(0, a.versus)
-    for model in models:
+    for model in dict.fromkeys(models):
         folder, peak = run_bench(model, a.dataset, a.home, a.bench_args.split())
         rows += rows_of(model, a.dataset, folder, peak)
+        folders[model] = folder
         print(f"{model}: {folder}", file=sys.stderr, flush=True)
     if a.versus:
         versus = {r["task"]: r for r in rows if r["model"] == a.versus}
     print(f"{a.dataset}: sequential ranks the full catalogue minus the user's history; direct ranks the target "
           f"among its sampled negatives (published direct figures use 100 negatives)")
     show(rows, versus)
+    if a.against_base:
+        show_against_bases(folders)
 
 
 if __name__ == "__main__":
