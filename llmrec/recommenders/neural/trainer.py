@@ -9,10 +9,13 @@ A network only says how it learns and scores: `net.loss(batch) -> scalar tensor`
   stopped; every epoch draws its randomness from (seed, epoch), so the resumed result equals the
   uninterrupted one on CPU;
 - a progress bar with epoch, loss, valid metric and the time left (for all epochs: early stopping ends sooner).
+The report records the CPU threads: training is identical at one thread count, another count trains slightly
+other weights (summation order), and the count is not part of the content key.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import time
 from dataclasses import dataclass
@@ -75,6 +78,16 @@ def valid_ndcg(net, data: Sequences, max_length: int, device: str) -> float:
     return total / max(len(rows), 1)
 
 
+def release_freed_memory() -> None:
+    """Hand the heap pages freed by an epoch's tensors back to the system. glibc keeps them otherwise, and the
+    resident size of a long CPU training keeps growing (bert4rec on MovieLens-100k, 12 epochs: peak RSS
+    2.55 GiB without, 1.73 GiB with a trim after each epoch)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 class Trainer:
     """Trains `net` in `folder` (checkpoints there) and returns the best weights with what training did."""
 
@@ -122,12 +135,15 @@ class Trainer:
                                  best_weights={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
                 state["seconds"] += time.perf_counter() - started
                 self._save_checkpoint(net, optimiser, state)
+                release_freed_memory()  # once an epoch: a call walks the whole heap (~0.1 s)
                 advance(0, self._describe(state, None))
                 self.after_epoch(epoch)
         report = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
                   "valid_ndcg@10": round(state["best"], 6), "train_seconds": round(state["seconds"], 1),
                   "stopped_early": state["epoch"] < s.epochs, "device": self.device,
                   "history": state["history"]}
+        if self.device == "cpu":
+            report["threads"] = torch.get_num_threads()
         return state["best_weights"], report
 
     def _describe(self, state: dict, losses: list[float] | None) -> str:
