@@ -404,6 +404,24 @@ def test_a_real_sheet_shows_the_inputs_the_task_built(real_runs, tmp_path, data_
                                    "rating": str(int(sample.variables["rating"])), "reference": sample.reference}
 
 
+def test_a_sheet_of_a_run_on_unfiltered_amazon_data_rebuilds_its_inputs(tmp_path, monkeypatch):
+    # --kcore 0 is a setting like any other: the inputs are rebuilt with it, not with the default 5-core
+    from fixtures_data import write_amazon_2014
+    from llmrec.backends.models import smollm2_folder
+    from tiny_model import build_tiny_llama
+
+    dataset = f"amazon:{write_amazon_2014(tmp_path / 'amazon')}"
+    tiny = build_tiny_llama(tmp_path / "tiny", smollm2_folder()[0])
+    for model, extra in (("lead", ()), (str(tiny), ("--max-new-tokens", "4"))):
+        done = cli("bench", "--model", model, "--task", "explanation", "--dataset", dataset, "--kcore", "0",
+                   "--candidates", "5", "--limit", "4", "--output", str(tmp_path / "runs"), *extra,
+                   data_root=tmp_path / "data")
+        assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("LLMREC_DATA_DIR", str(tmp_path / "data"))
+    sheet = build_sheet(sorted((tmp_path / "runs").iterdir()), "explanation", 4, seed=1)
+    assert [c for c, _ in sheet.context_columns][:2] == ["item_title", "category"] and len(sheet.items) == 4
+
+
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

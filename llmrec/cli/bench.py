@@ -9,9 +9,9 @@ from typing import Optional
 import typer
 
 from llmrec.backends import CHOICES as BACKEND_CHOICES
-from llmrec.cli.common import (CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, SPLITS_HELP, check_datasets,
+from llmrec.cli.common import (CONFIG_HELP, DATA, KCORE_HELP, MODEL, OUTPUT, PROMPT, SPLITS_HELP, check_datasets,
                                check_model_name)
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 
 # Options with a fixed set of values: option -> the values it takes.
@@ -45,8 +45,7 @@ def bench(
                              help="Seed for splits, negatives, --limit subsets, candidate order, bootstrap."),
     bootstrap_seed: Optional[int] = typer.Option(None, rich_help_panel=DATA, help="Seed of the resamples behind "
                                                  "the 95% intervals alone (default: --seed)."),
-    kcore: int = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with "
-                              "at least K interactions (0: no filter)."),
+    kcore: int = typer.Option(DEFAULT_KCORE, min=0, rich_help_panel=DATA, help=KCORE_HELP),
     splits: str = typer.Option(DEFAULT_SPLITS, rich_help_panel=DATA, help=SPLITS_HELP),
     template: Optional[str] = typer.Option(None, rich_help_panel=PROMPT, help="Prompt template in prompts/<task>/ "
                                            "(or a .yaml path); default: the adapter's training template, else "

@@ -16,6 +16,7 @@ OUTPUT = "Output"
 SPLITS_HELP = ("Split protocol: llmrec (leave-one-out sequences, random ratings and reviews), or, for amazon:PATH "
                "datasets, the Amazon Reviews 2023 benchmark's amazon-last-out or amazon-timestamp (repeated reviews "
                "removed). Runs under different protocols are not comparable.")
+KCORE_HELP = "Raw Amazon dumps: keep users and items with at least K interactions (0: no filter)."
 CONFIG_HELP = ("YAML file of options (names as the flags, dashes or underscores); flags given here win. "
                "A run folder's config.yaml re-runs that run.")
 

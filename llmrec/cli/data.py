@@ -6,15 +6,14 @@ from pathlib import Path
 
 import typer
 
-from llmrec.cli.common import DATA, SPLITS_HELP, check_data_dir
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.cli.common import DATA, KCORE_HELP, SPLITS_HELP, check_data_dir
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 
 app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 
 SEED = typer.Option(2023, rich_help_panel=DATA, help="Seed for the splits, id remapping and negatives.")
 CANDIDATES = typer.Option(100, min=2, rich_help_panel=DATA, help="Ranking candidates: 1 target + N-1 negatives.")
-KCORE = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with at least "
-                     "K interactions (0: no filter).")
+KCORE = typer.Option(DEFAULT_KCORE, min=0, rich_help_panel=DATA, help=KCORE_HELP)
 SPLITS = typer.Option(DEFAULT_SPLITS, rich_help_panel=DATA, help=SPLITS_HELP)
 
 

@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from llmrec.cli.common import (CONFIG_HELP, DATA, MODEL, OUTPUT, PROMPT, SPLITS_HELP, TRAINING, check_data_dir,
-                               check_datasets, check_model_name)
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.cli.common import (CONFIG_HELP, DATA, KCORE_HELP, MODEL, OUTPUT, PROMPT, SPLITS_HELP, TRAINING,
+                               check_data_dir, check_datasets, check_model_name)
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 
 CONFIG_FILE = "config.yaml"
@@ -36,8 +36,7 @@ def finetune(
                                  help="Training examples held out for the validation loss."),
     seed: int = typer.Option(2023, rich_help_panel=DATA,
                              help="Seed for splits, example order, LoRA init and dropout."),
-    kcore: int = typer.Option(5, min=0, rich_help_panel=DATA, help="Raw Amazon dumps: keep users and items with "
-                              "at least K interactions (0: no filter)."),
+    kcore: int = typer.Option(DEFAULT_KCORE, min=0, rich_help_panel=DATA, help=KCORE_HELP),
     splits: str = typer.Option(DEFAULT_SPLITS, rich_help_panel=DATA, help=SPLITS_HELP),
     template: str = typer.Option("p5-sft", rich_help_panel=PROMPT, help="Prompt template with an 'answer' "
                                  "(prompts/<task>/ or a .yaml path)."),

@@ -15,7 +15,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from llmrec.data.protocols import DEFAULT_SPLITS, SPLITS, split_protocol
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS, SPLITS, split_protocol
 from llmrec.errors import LLMRecError
 from llmrec.registry import Registry, suggestion
 
@@ -173,7 +173,7 @@ def unknown_dataset(name: str) -> str:
     return f"unknown dataset {name!r}" + (f": did you mean {hint}?" if hint else "") + f" (expected one of: {known})"
 
 
-def load_dataset(name: str, *, kcore: int = 5, splits: str = DEFAULT_SPLITS) -> "Dataset":
+def load_dataset(name: str, *, kcore: int = DEFAULT_KCORE, splits: str = DEFAULT_SPLITS) -> "Dataset":
     """Load a built-in or user-supplied source. `kcore` applies to raw Amazon dumps only
     (the other sources are used as published: MovieLens is already filtered, P5 ships its 5-core,
     and clothing reviews have one review per user by construction). `splits` names the split protocol
@@ -197,7 +197,7 @@ def prepare_dataset(name: str, **settings) -> "Prepared":
     return prepare_cached(name, **settings)
 
 
-def prepare_for_run(name: str, *, seed: int, candidates: int, kcore: int = 5, splits: str = DEFAULT_SPLITS,
+def prepare_for_run(name: str, *, seed: int, candidates: int, kcore: int = DEFAULT_KCORE, splits: str = DEFAULT_SPLITS,
                     cache_dir: Path | None = None, refresh: bool = False) -> "Prepared":
     """The prepared data for runs that rank `candidates` items per sample: the target and candidates - 1
     fixed negatives per user."""

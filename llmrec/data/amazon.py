@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from llmrec.data import columnar
 from llmrec.data.columnar import kcore_rows
 from llmrec.data.model import Dataset
+from llmrec.data.protocols import DEFAULT_KCORE
 from llmrec.data.sources import (
     as_float,
     existing_path,
@@ -305,7 +306,7 @@ def read_metadata(path: Path, wanted: set[str]) -> dict[str, tuple[str, str, str
         return line_metadata(path, wanted)
 
 
-def load_amazon(path: str | Path, kcore: int = 5, name: str | None = None, dedupe: bool = False) -> Dataset:
+def load_amazon(path: str | Path, kcore: int = DEFAULT_KCORE, name: str | None = None, dedupe: bool = False) -> Dataset:
     """The dump's k-core; `dedupe`: repeated reviews of a (user, item) pair dropped first (the earliest kept,
     counted in stats["duplicate_reviews_dropped"]). Interactions and reviews carry an int64 `timestamp_ms`."""
     review_path, meta_path = find_files(path)

@@ -24,7 +24,7 @@ import pandas as pd
 from llmrec.data.cache import (FORMAT_VERSION, FRAMES, SourceHashes, default_cache_dir, fingerprint, read_prepared,
                                safe_name, write_prepared)
 from llmrec.data.model import Dataset, Prepared
-from llmrec.data.protocols import DEFAULT_SPLITS, held_out_stats, split_protocol, splits_settings
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS, held_out_stats, split_protocol, splits_settings
 from llmrec.data.splits import IdMap, candidates_hint, in_sorted, sample_negatives, shipped_negatives, unique_sorted
 from llmrec.errors import LLMRecError
 
@@ -220,7 +220,7 @@ def prepare_cached(
     *,
     seed: int = 2023,
     negatives: int = 99,
-    kcore: int = 5,
+    kcore: int = DEFAULT_KCORE,
     splits: str = DEFAULT_SPLITS,
     cache_dir: Path | None = None,
     refresh: bool = False,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # numpy and pandas are imported by the rules themselves: list
     import pandas as pd
 
 DEFAULT_SPLITS = "llmrec"
+DEFAULT_KCORE = 5  # raw Amazon dumps: users and items with fewer interactions are filtered out
 # amazon-timestamp's thresholds (ms since the epoch), the same for every category: train < T1 <= valid < T2 <= test.
 VALID_FROM_MS, TEST_FROM_MS = 1628643414042, 1658002729837
 

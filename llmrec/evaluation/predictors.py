@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from llmrec.backends.openai_http import redact
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 from llmrec.home import trained_dir
 from llmrec.records import read_json
@@ -343,7 +343,7 @@ def check_adapter_splits(config, task: Task) -> None:
         recorded = {"seed": trained.get("seed", manifest.get("seed")),
                     "splits": trained.get("splits", DEFAULT_SPLITS)}
         if resolve_dataset(dataset)[0].kcore:
-            recorded["kcore"] = trained.get("kcore", 5)
+            recorded["kcore"] = trained.get("kcore", DEFAULT_KCORE)
         differ = [k for k, v in recorded.items() if v != getattr(config, k)]
         if differ:
             trained_with = " ".join(f"--{k} {recorded[k]}" for k in differ)

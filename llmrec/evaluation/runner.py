@@ -23,7 +23,7 @@ from typing import Any
 
 from llmrec import __version__
 from llmrec.console import log, progress
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 from llmrec.backends.openai_http import redact, redact_all
 from llmrec.errors import LLMRecError, SampleFailed
 from llmrec.home import runs_dir
@@ -66,7 +66,7 @@ class BenchConfig:
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (local LLMs)
     timeout: float = 60.0  # seconds per API request (openai backend)
     max_retries: int = 6  # retries of a failed API request (openai backend)
-    kcore: int = 5  # raw Amazon dumps: users and items with fewer interactions are filtered out
+    kcore: int = DEFAULT_KCORE
     splits: str = DEFAULT_SPLITS  # the split protocol (llmrec.data.protocols); in the settings unless the default
     model_args: dict | None = None  # a recommender's options (its hyperparameters), e.g. {"k": 50}
     output: Path = field(default_factory=runs_dir)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 from llmrec.tasks import Task
 
@@ -37,7 +37,7 @@ class FinetuneConfig:
     val_size: int = 500
     seed: int = 2023
     candidates: int = 100  # ranking prompts: 1 target + 99 negatives, as in `llmrec bench`
-    kcore: int = 5  # raw Amazon dumps: as `llmrec bench --kcore`
+    kcore: int = DEFAULT_KCORE  # as `llmrec bench --kcore`
     splits: str = DEFAULT_SPLITS  # the split protocol, as `llmrec bench --splits`
     warmup_steps: int | None = None  # None: 100 steps (LLMRec), at most 10% of the run
     eval_steps: int = 200
@@ -54,7 +54,7 @@ class FinetuneConfig:
             values.pop(key)
         values["tasks"] = [t.name for t in self.tasks]
         values["target_modules"] = list(self.target_modules)
-        for key, default in (("kcore", 5), ("splits", DEFAULT_SPLITS)):
+        for key, default in (("kcore", DEFAULT_KCORE), ("splits", DEFAULT_SPLITS)):
             if values[key] == default:  # adapters trained before these options existed keep their settings hash
                 values.pop(key)
         return values

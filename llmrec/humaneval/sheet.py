@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 from llmrec.protocol import PROTOCOL_KEYS, differences
 from llmrec.registry import Registry
@@ -217,7 +217,7 @@ def _rebuilt_variables(run: dict, task: str, wanted: set[str]) -> dict[str, dict
     try:
         prepared = prepare_for_run(entry["dataset"], seed=int(entry["seed"]),
                                    candidates=int(config.get("candidates") or 100),
-                                   kcore=int(config.get("kcore") or 5),
+                                   kcore=int(config.get("kcore", DEFAULT_KCORE)),
                                    splits=str(config.get("splits") or DEFAULT_SPLITS))
     except (LLMRecError, OSError, KeyError, TypeError, ValueError):
         return None

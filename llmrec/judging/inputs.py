@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmrec.data.protocols import DEFAULT_SPLITS
+from llmrec.data.protocols import DEFAULT_KCORE, DEFAULT_SPLITS
 from llmrec.errors import LLMRecError
 from llmrec.files import read_json
 from llmrec.protocol import PROTOCOL_KEYS, differences_or_unknown
@@ -85,7 +85,7 @@ def _rebuilt_variables(judged: JudgedRun, task: str, entry: dict, data_dir: Path
 
     settings = read_json(judged.folder / MANIFEST_FILE).get("settings") or {}
     prepared = prepare_for_run(entry["dataset"], seed=entry["seed"], candidates=settings.get("candidates", 100),
-                               kcore=settings.get("kcore", 5), splits=settings.get("splits", DEFAULT_SPLITS),
+                               kcore=settings.get("kcore", DEFAULT_KCORE), splits=settings.get("splits", DEFAULT_SPLITS),
                                cache_dir=data_dir)
     if prepared.fingerprint != entry.get("fingerprint"):
         raise LLMRecError(f"{judged.folder}: {task} was run on data {str(entry.get('fingerprint'))[:12]}, "
