@@ -18,10 +18,10 @@ What is implemented, after the paper's method section and its reference code (AI
 - Auxiliary attribute predictor (AAP): a linear layer from each position's output to every attribute,
   trained with multi-label binary cross-entropy against the next item's attributes (mean over attributes),
   added to the item loss with weight `lambda_attr`.
-Simplified: one attribute field (the `category` column; the paper also fuses brand etc. as further fields,
-each with its own matrix); attribute scores at padded or future keys are zeroed before `gate`/`concat` read
-them (the reference feeds raw scores of padding to its fusion layer); padded keys are masked (the reference
-lets positions attend to padding).
+Simplified: one attribute field, the `category` column (the method takes several fields, each with its own
+matrix; the authors' Amazon Sports benchmark log in their repository selects `categories` alone); attribute
+scores at padded or future keys are zeroed before `gate`/`concat` read them (the reference feeds raw scores of
+padding to its fusion layer); padded keys are masked (the reference lets positions attend to padding).
 """
 
 from __future__ import annotations
