@@ -105,6 +105,20 @@ def test_changed_source_or_settings_or_damage_means_new_preparation(tmp_path):
     assert manifest["rows"]["reviews"] == len(review_rows())
 
 
+def test_a_manifest_edited_into_other_valid_json_is_prepared_again(tmp_path):
+    # the stats and settings come from the manifest: its own digest catches a changed key or value
+    name, cache = f"amazon:{write_amazon_2014(tmp_path / 'beauty')}", tmp_path / "cache"
+    first = prepare_dataset(name, cache_dir=cache, negatives=5)
+    path = only_entry(cache) / "manifest.json"
+    for old, new in (('"moved_to_train_reviews"', '"moved_to_train_rev1e30iews"'), ('"seed": 2023', '"seed": 7')):
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new))
+        again = prepare_dataset(name, cache_dir=cache, negatives=5)
+        assert again.stats == first.stats and again.seed == first.seed
+        assert path.read_text() == text  # written again, as it was
+
+
 def test_default_cache_dir_is_cwd_relative_and_env_overrides(tmp_path, monkeypatch):
     folder = write_amazon_2014(tmp_path / "beauty")
     monkeypatch.chdir(tmp_path)

@@ -1,7 +1,8 @@
 """The prepared-data cache: where it lives, the fingerprint naming an entry, and reading and writing one.
 
 An entry is a folder `<dataset>-<fingerprint[:12]>` holding the frames as parquet, negatives.npy and a
-manifest with every file's sha256. The fingerprint hashes the source files' contents and the settings,
+manifest with every file's sha256 and its own (over the rest of the manifest: its stats and settings are read
+from it, so a damaged manifest must not pass for a valid one). The fingerprint hashes the source files' contents and the settings,
 so a changed source or setting is a new entry; source hashes are remembered by (path, size, mtime).
 """
 
@@ -107,6 +108,12 @@ def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def manifest_digest(manifest: dict) -> str:
+    """sha256 of the manifest without its own digest, in canonical JSON."""
+    rest = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
 def write_prepared(prepared: Prepared, folder: Path, manifest: dict) -> None:
     """Write into a temporary sibling folder, then rename: readers never see a half-written cache."""
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +125,7 @@ def write_prepared(prepared: Prepared, folder: Path, manifest: dict) -> None:
         np.save(tmp / "negatives.npy", prepared.negatives, allow_pickle=False)
         written = sorted(p.name for p in tmp.iterdir())
         manifest = {**manifest, "files": {n: sha256_file(tmp / n) for n in written}}
+        manifest["manifest_sha256"] = manifest_digest(manifest)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if folder.exists():  # refresh, or a damaged earlier copy
             stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
@@ -139,6 +147,8 @@ def read_prepared(folder: Path, expected_fingerprint: str, verify: bool = True) 
     try:
         manifest = _read_json(folder / "manifest.json")
         if manifest.get("format") != FORMAT_VERSION or manifest.get("fingerprint") != expected_fingerprint:
+            return None
+        if manifest.get("manifest_sha256") != manifest_digest(manifest):
             return None
         files = manifest["files"]
         if set(files) != FILES or not isinstance(manifest["stats"], dict):
