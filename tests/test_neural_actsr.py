@@ -45,11 +45,11 @@ def test_with_content_blind_relation_heads_the_spatial_term_depends_only_on_the_
     q, k = torch.zeros(1, 1, LENGTH, 4), torch.zeros(1, 1, LENGTH, 4)  # no dot-product term either
     term = layer.spatial_logits(q, k)[0, 0] * 2  # head_size 4: logits are scaled by 1 / sqrt(4)
     for i in range(LENGTH):
-        for j in range(LENGTH):
-            order = math.log(1 / (1 + math.exp(-0.7))) if j > i else math.log(1 - 1 / (1 + math.exp(-0.7)))
+        for j in range(i + 1):  # the visible keys: at or before the query, so o_ij = 0 (later ones are masked)
+            order = math.log(1 - 1 / (1 + math.exp(-0.7)))
             distance = -0.5 * 0.9 ** 2 * (math.log(abs(i - j) + 1) - 1.3) ** 2
             assert term[i, j].item() == pytest.approx(order + distance, abs=1e-5)
-    assert torch.allclose(term.diagonal(1), term[0, 1].expand(LENGTH - 1))  # a Toeplitz matrix
+    assert torch.allclose(term.diagonal(-1), term[1, 0].expand(LENGTH - 1))  # a Toeplitz matrix
 
 
 def test_the_distance_term_rewards_the_predicted_distance():

@@ -13,7 +13,8 @@ predict the pair's order (a probability p_ij = sigmoid(w_o [q_i; k_j] + b_o)) an
 An affine map of a concatenation is a sum, w [q_i; k_j] = w_q q_i + w_k k_j, so both heads cost two (B, L)
 projections and a broadcast, not the (B, L, L, 2 d_head) pair tensor the reference code builds. With the
 causal mask every visible key is at or before its query, so o_ij = 0 on every attended pair and the order term
-acts as log(1 - p_ij): a learned penalty on pairs the model takes to be in the wrong order.
+is log(1 - p_ij): a learned penalty on pairs the model takes to be in the wrong order (it is computed so; the
+values at masked pairs are never read).
 
 Adversarial calibrator (section "Adversarial Calibrator"): a perturbation mask
 M_ij = sigmoid(q'_i k'_j / sqrt(d_head)) from its own query/key transforms of Q and K (the attacker). The
@@ -69,11 +70,10 @@ class PairAffine(nn.Module):
         return self.query(q) + self.key(k).transpose(-1, -2)
 
 
-def spatial_relations(length: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The true relations of positions (i, j): order o_ij = 1 when j comes after i, and log(|i - j| + 1)."""
+def log_distances(length: int, device) -> torch.Tensor:
+    """log(|i - j| + 1) for every pair of positions (i, j)."""
     index = torch.arange(length, device=device)
-    offset = index[None, :] - index[:, None]
-    return (offset > 0).float(), torch.log1p(offset.abs().float())
+    return torch.log1p((index[None, :] - index[:, None]).abs().float())
 
 
 class CalibratedAttention(nn.Module):
@@ -97,9 +97,8 @@ class CalibratedAttention(nn.Module):
 
     def spatial_logits(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """S: the scaled dot products plus the order and distance log-likelihoods (the spatial calibrator)."""
-        order, log_distance = spatial_relations(q.shape[2], q.device)
-        order_logit = self.order(q, k)
-        order_term = order * F.logsigmoid(order_logit) + (1 - order) * F.logsigmoid(-order_logit)
+        log_distance = log_distances(q.shape[2], q.device)
+        order_term = F.logsigmoid(-self.order(q, k))  # o_ij = 0 on every visible pair (see the module docstring)
         distance_term = -0.5 * self.omega ** 2 * (log_distance - self.distance(q, k)) ** 2
         return (q @ k.transpose(-1, -2) + order_term + distance_term) / math.sqrt(self.head_size)
 
