@@ -1,9 +1,10 @@
 """The prepared-data cache: where it lives, the fingerprint naming an entry, and reading and writing one.
 
 An entry is a folder `<dataset>-<fingerprint[:12]>` holding the frames as parquet, negatives.npy and a
-manifest with every file's sha256 and its own (over the rest of the manifest: its stats and settings are read
-from it, so a damaged manifest must not pass for a valid one). The fingerprint hashes the source files' contents and the settings,
-so a changed source or setting is a new entry; source hashes are remembered by (path, size, mtime).
+manifest with every file's sha256 and its own (over the rest of the manifest: its stats and settings are
+read from it, so a damaged manifest must not pass for a valid one). The fingerprint hashes the source files'
+contents and the settings, so a changed source or setting is a new entry; source hashes are remembered by
+(path, size, mtime).
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def _rebuilt_variables(judged: JudgedRun, task: str, entry: dict, data_dir: Path
 
     settings = read_json(judged.folder / MANIFEST_FILE).get("settings") or {}
     prepared = prepare_for_run(entry["dataset"], seed=entry["seed"], candidates=settings.get("candidates", 100),
-                               kcore=settings.get("kcore", DEFAULT_KCORE), splits=settings.get("splits", DEFAULT_SPLITS),
-                               cache_dir=data_dir)
+                               kcore=settings.get("kcore", DEFAULT_KCORE),
+                               splits=settings.get("splits", DEFAULT_SPLITS), cache_dir=data_dir)
     if prepared.fingerprint != entry.get("fingerprint"):
         raise LLMRecError(f"{judged.folder}: {task} was run on data {str(entry.get('fingerprint'))[:12]}, "
                           f"{entry['dataset']} prepares as {prepared.fingerprint[:12]} now; the judge would not see "
